@@ -1,0 +1,141 @@
+/**
+ * The local environment from the command line.
+ *
+ *   node hack/local-env/cli.ts up [--with <components>]        run Weir locally until Ctrl-C
+ *   node hack/local-env/cli.ts run [--with <components>] -- <command...>
+ *                                                               run a command inside an environment
+ *   node hack/local-env/cli.ts build [--with <components>]      build and cache the programs only
+ *
+ * Components: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kafka, redis,
+ * postgres, or the groups kube, kube-api and all (the default). `run` leaves out the
+ * Kubernetes components when KUBECONFIG is already set, so tests use that cluster.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { serveControl } from './control-server.ts';
+import { LocalEnv, resolveComponents } from './local-env.ts';
+import { ensureBuilt, type BuildTarget } from './toolchain.ts';
+
+const root = join(import.meta.dirname, '..', '..');
+const log = (message: string) => process.stderr.write(`[weir local-env] ${message}\n`);
+
+function kubectl(env: Record<string, string>, args: string[]): void {
+  const result = spawnSync('kubectl', args, { env: { ...process.env, ...env }, stdio: 'inherit' });
+  if (result.status !== 0) throw new Error(`kubectl ${args.join(' ')} failed`);
+}
+
+/** Resolves on the first SIGINT or SIGTERM, with the signal's name. */
+function nextSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const handler = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+      resolve(signal);
+    };
+    process.on('SIGINT', handler);
+    process.on('SIGTERM', handler);
+  });
+}
+
+async function up(components: string[]): Promise<number> {
+  const started = Date.now();
+  const env = await LocalEnv.start({ components, log });
+  const stopping = nextSignal();
+  const control = await serveControl(env);
+  try {
+    const vars: Record<string, string> = { ...env.env(), WEIR_LOCAL_ENV: control.url };
+    if (env.components.has('kube-apiserver')) {
+      log('installing the Weir CRDs');
+      kubectl(vars, ['apply', '--server-side', '--field-manager=weir-up', '-f', join(root, 'crds')]);
+      kubectl(vars, ['wait', '--for=condition=Established', '--timeout=60s', '-f', join(root, 'crds')]);
+      log('applying the examples');
+      kubectl(vars, ['apply', '--server-side', '--field-manager=weir-up', '-f', join(root, 'examples')]);
+    }
+    const lines = [
+      '',
+      `Weir's local environment is up (${((Date.now() - started) / 1000).toFixed(1)}s). In another shell:`,
+      '',
+      ...Object.entries(vars).filter(([k]) => k !== 'PATH').map(([k, v]) => `  export ${k}='${v}'`),
+      `  export PATH='${(vars.PATH ?? '').split(':').slice(0, 2).join(':')}':$PATH`,
+      '',
+    ];
+    if (vars.KUBECONFIG) {
+      lines.push('  kubectl get weir -A                     # every Weir resource', '  kubectl get pipelines -A -o wide', '  kubectl explain pipeline.spec.aggregate.window', '  kubectl describe tenant acme', '');
+    }
+    lines.push(`Logs and data: ${env.dir}`, 'Press Ctrl-C to stop and clean up.', '');
+    process.stdout.write(lines.join('\n'));
+    const signal = await stopping;
+    log(`${signal}: stopping`);
+    return 0;
+  } finally {
+    await control.close();
+    await env.teardown();
+    log('stopped; nothing left running');
+  }
+}
+
+async function run(components: string[], command: string[]): Promise<number> {
+  if (command.length === 0) throw new Error('run needs a command after --');
+  let chosen = resolveComponents(components);
+  if (process.env.KUBECONFIG) {
+    chosen = chosen.filter((n) => n !== 'etcd' && !n.startsWith('kube-'));
+    log(`using the cluster in KUBECONFIG=${process.env.KUBECONFIG}`);
+  }
+  const env = await LocalEnv.start({ components: chosen, log });
+  const control = await serveControl(env);
+  try {
+    const child = spawn(command[0]!, command.slice(1), { env: { ...process.env, ...env.env(), WEIR_LOCAL_ENV: control.url }, stdio: 'inherit' });
+    const exited = new Promise<number>((resolve) => {
+      child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + 15 : 1)));
+      child.once('error', (err) => {
+        log(`cannot run ${command[0]}: ${err.message}`);
+        resolve(127);
+      });
+    });
+    // The terminal sends Ctrl-C to the child as well; SIGTERM from a supervisor is passed on.
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (signal === 'SIGTERM') child.kill('SIGTERM');
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    const code = await exited;
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    return code;
+  } finally {
+    await control.close();
+    await env.teardown();
+  }
+}
+
+async function main(): Promise<number> {
+  const dashdash = process.argv.indexOf('--');
+  const argv = dashdash === -1 ? process.argv.slice(2) : process.argv.slice(2, dashdash);
+  const command = dashdash === -1 ? [] : process.argv.slice(dashdash + 1);
+  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { with: { type: 'string', default: 'all' } } });
+  const components = values.with.split(',').map((s) => s.trim()).filter(Boolean);
+  switch (positionals[0]) {
+    case 'up':
+      return up(components);
+    case 'run':
+      return run(components, command);
+    case 'build': {
+      const targets = new Set<BuildTarget>();
+      const builds: Record<string, BuildTarget> = { etcd: 'etcd', kafka: 'kafka', redis: 'debian', postgres: 'debian' };
+      for (const name of resolveComponents(components)) targets.add(builds[name] ?? 'kube');
+      await ensureBuilt([...targets]);
+      return 0;
+    }
+    default:
+      process.stderr.write('usage: cli.ts up|run|build [--with components] [-- command...]\n');
+      return 2;
+  }
+}
+
+try {
+  process.exitCode = await main();
+} catch (err) {
+  log((err as Error).message);
+  process.exitCode = 1;
+}

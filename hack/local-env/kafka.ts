@@ -1,0 +1,129 @@
+/**
+ * A single-node Kafka in KRaft mode (broker and controller in one JVM) on loopback,
+ * run from the jars collected from Maven Central.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import type { Component, ComponentContext } from './component.ts';
+import { ManagedProcess, waitUntil } from './managed-process.ts';
+import { freePort } from './ports.ts';
+
+const LOG4J2 = `status = warn
+appender.console.type = Console
+appender.console.name = console
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = warn
+rootLogger.appenderRef.console.ref = console
+logger.kafka.name = kafka
+logger.kafka.level = info
+logger.server.name = kafka.server.KafkaRaftServer
+logger.server.level = info
+`;
+
+/** Resolves true once something accepts TCP connections on the port. */
+function acceptsConnections(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+export class Kafka implements Component {
+  readonly name = 'kafka';
+  readonly dependsOn = [];
+  readonly build = ['kafka'] as const;
+  #ctx: ComponentContext;
+  #proc: ManagedProcess | undefined;
+  port = 0;
+  #jvmEnv: NodeJS.ProcessEnv = {};
+
+  constructor(ctx: ComponentContext) {
+    this.#ctx = ctx;
+  }
+
+  get running(): boolean {
+    return this.#proc?.running ?? false;
+  }
+
+  get brokers(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  async prepare(): Promise<void> {
+    this.port = await freePort();
+    const controllerPort = await freePort();
+    const dir = join(this.#ctx.dir, 'kafka');
+    const logDir = join(dir, 'data');
+    mkdirSync(logDir, { recursive: true });
+    const config = join(dir, 'server.properties');
+    writeFileSync(
+      config,
+      [
+        'process.roles=broker,controller',
+        'node.id=1',
+        `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
+        `listeners=PLAINTEXT://127.0.0.1:${this.port},CONTROLLER://127.0.0.1:${controllerPort}`,
+        `advertised.listeners=PLAINTEXT://127.0.0.1:${this.port}`,
+        'controller.listener.names=CONTROLLER',
+        'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+        'inter.broker.listener.name=PLAINTEXT',
+        `log.dirs=${logDir}`,
+        'num.partitions=1',
+        'offsets.topic.replication.factor=1',
+        'transaction.state.log.replication.factor=1',
+        'transaction.state.log.min.isr=1',
+        'share.coordinator.state.topic.replication.factor=1',
+        'share.coordinator.state.topic.min.isr=1',
+        'group.initial.rebalance.delay.ms=0',
+        'auto.create.topics.enable=false',
+        'log.flush.interval.messages=9223372036854775807',
+        '',
+      ].join('\n'),
+    );
+    const log4j = join(dir, 'log4j2.properties');
+    writeFileSync(log4j, LOG4J2);
+    this.#jvmEnv = { ...process.env, CLASSPATH: join(this.#ctx.tools.kafkaLibs, '*') };
+    const jvmArgs = ['-Xms256m', '-Xmx512m', '-XX:+UseG1GC', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true', `-Dlog4j2.configurationFile=${log4j}`];
+    const clusterId = randomBytes(16).toString('base64url');
+    const format = spawnSync(this.#ctx.tools.java, [...jvmArgs, 'kafka.tools.StorageTool', 'format', '--cluster-id', clusterId, '--config', config, '--ignore-formatted'], {
+      env: this.#jvmEnv,
+      encoding: 'utf8',
+    });
+    if (format.status !== 0) throw new Error(`formatting Kafka storage failed:\n${format.stdout}${format.stderr}`);
+    this.#proc = new ManagedProcess({
+      name: this.name,
+      command: this.#ctx.tools.java,
+      args: [...jvmArgs, 'kafka.Kafka', config],
+      env: this.#jvmEnv,
+      logFile: join(this.#ctx.dir, 'kafka.log'),
+      pidFile: this.#ctx.pidFile,
+    });
+  }
+
+  async start(): Promise<void> {
+    const proc = this.#proc!;
+    proc.start();
+    // The broker only listens once it has joined the KRaft quorum and can serve metadata.
+    await waitUntil(proc, 'listening', () => acceptsConnections(this.port), 90_000);
+  }
+
+  async stop(): Promise<void> {
+    await this.#proc?.stop(20_000);
+  }
+
+  killNow(): void {
+    this.#proc?.killNow();
+  }
+
+  env(): Record<string, string> {
+    return { WEIR_KAFKA_BROKERS: this.brokers };
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * kube-controller-manager (ReplicaSets, garbage collection, namespace deletion, service
+ * accounts) and kube-scheduler, both talking to the environment's API server.
+ */
+import { join } from 'node:path';
+import type { Component, ComponentContext, ComponentName } from './component.ts';
+import { httpsGet } from './https-probe.ts';
+import type { KubeApiserver } from './kube-apiserver.ts';
+import { ManagedProcess, waitUntil } from './managed-process.ts';
+import { freePort } from './ports.ts';
+
+abstract class KubeController implements Component {
+  abstract readonly name: ComponentName;
+  readonly dependsOn = ['kube-apiserver'] as const;
+  readonly build = ['kube'] as const;
+  protected ctx: ComponentContext;
+  protected apiserver: KubeApiserver;
+  #proc: ManagedProcess | undefined;
+  port = 0;
+
+  constructor(ctx: ComponentContext, apiserver: KubeApiserver) {
+    this.ctx = ctx;
+    this.apiserver = apiserver;
+  }
+
+  protected abstract command(): string;
+  protected abstract extraArgs(): string[];
+
+  get running(): boolean {
+    return this.#proc?.running ?? false;
+  }
+
+  async prepare(): Promise<void> {
+    this.port = await freePort();
+    this.#proc = new ManagedProcess({
+      name: this.name,
+      command: this.command(),
+      args: [
+        `--kubeconfig=${this.apiserver.kubeconfigPath}`,
+        `--authentication-kubeconfig=${this.apiserver.kubeconfigPath}`,
+        `--authorization-kubeconfig=${this.apiserver.kubeconfigPath}`,
+        '--leader-elect=false',
+        '--bind-address=127.0.0.1',
+        `--secure-port=${this.port}`,
+        ...this.extraArgs(),
+      ],
+      logFile: join(this.ctx.dir, `${this.name}.log`),
+      pidFile: this.ctx.pidFile,
+    });
+  }
+
+  async start(): Promise<void> {
+    const proc = this.#proc!;
+    proc.start();
+    // A liveness probe only: the serving certificate is self-signed and not trusted.
+    await waitUntil(proc, 'healthy', async () => (await httpsGet(`https://127.0.0.1:${this.port}/healthz`)).status === 200, 60_000);
+  }
+
+  async stop(): Promise<void> {
+    await this.#proc?.stop();
+  }
+
+  killNow(): void {
+    this.#proc?.killNow();
+  }
+
+  env(): Record<string, string> {
+    return {};
+  }
+}
+
+export class KubeControllerManager extends KubeController {
+  readonly name = 'kube-controller-manager';
+
+  protected command(): string {
+    return this.ctx.tools.kubeControllerManager;
+  }
+
+  protected extraArgs(): string[] {
+    return [
+      `--service-account-private-key-file=${this.apiserver.serviceAccountKeyFile}`,
+      `--root-ca-file=${this.apiserver.caFile}`,
+      '--use-service-account-credentials=false',
+      '--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-route',
+    ];
+  }
+}
+
+export class KubeScheduler extends KubeController {
+  readonly name = 'kube-scheduler';
+
+  protected command(): string {
+    return this.ctx.tools.kubeScheduler;
+  }
+
+  protected extraArgs(): string[] {
+    return [];
+  }
+}

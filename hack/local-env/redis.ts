@@ -1,0 +1,68 @@
+/** redis-server on loopback, with an append-only file so data survives a restart. */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Redis as RedisClient } from 'ioredis';
+import type { Component, ComponentContext } from './component.ts';
+import { ManagedProcess, waitUntil } from './managed-process.ts';
+import { freePort } from './ports.ts';
+
+export class Redis implements Component {
+  readonly name = 'redis';
+  readonly dependsOn = [];
+  readonly build = ['debian'] as const;
+  #ctx: ComponentContext;
+  #proc: ManagedProcess | undefined;
+  port = 0;
+
+  constructor(ctx: ComponentContext) {
+    this.#ctx = ctx;
+  }
+
+  get running(): boolean {
+    return this.#proc?.running ?? false;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async prepare(): Promise<void> {
+    this.port = await freePort();
+    const dataDir = join(this.#ctx.dir, 'redis');
+    mkdirSync(dataDir, { recursive: true });
+    this.#proc = new ManagedProcess({
+      name: this.name,
+      command: this.#ctx.tools.redisServer,
+      args: ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', dataDir, '--appendonly', 'yes', '--appendfsync', 'no', '--save', '', '--daemonize', 'no', '--logfile', ''],
+      logFile: join(this.#ctx.dir, 'redis.log'),
+      pidFile: this.#ctx.pidFile,
+    });
+  }
+
+  async start(): Promise<void> {
+    const proc = this.#proc!;
+    proc.start();
+    await waitUntil(proc, 'answering PING', async () => {
+      const client = new RedisClient(this.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      client.on('error', () => undefined);
+      try {
+        await client.connect();
+        return (await client.ping()) === 'PONG';
+      } finally {
+        client.disconnect();
+      }
+    }, 30_000);
+  }
+
+  async stop(): Promise<void> {
+    await this.#proc?.stop();
+  }
+
+  killNow(): void {
+    this.#proc?.killNow();
+  }
+
+  env(): Record<string, string> {
+    return { WEIR_REDIS_URL: this.url };
+  }
+}
