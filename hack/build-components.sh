@@ -17,6 +17,17 @@ mkdir -p "$cache"
 
 log() { printf '[weir build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
+# Runs a command with its output in a log file, printing the log's tail if it fails.
+quietly() {
+  local logfile=$1; shift
+  mkdir -p "$(dirname "$logfile")"
+  if ! "$@" >>"$logfile" 2>&1; then
+    log "failed: $*"
+    tail -n 40 "$logfile" >&2
+    return 1
+  fi
+}
+
 # A Go wrapper module: k8s.io/kubernetes pins its staging modules at v0.0.0 with
 # replace lines that Go ignores in a dependency, so the wrapper supplies them.
 build_kube() {
@@ -48,8 +59,8 @@ build_kube() {
     cd "$src"
     local pkgs=() ldflags
     for b in "${bins[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
-    log "kubernetes $v: resolving modules"
-    GOFLAGS=-mod=mod go get "${pkgs[@]/%/@$v}" >&2
+    log "kubernetes $v: resolving modules (log: $src/build.log)"
+    GOFLAGS=-mod=mod quietly "$src/build.log" go get "${pkgs[@]/%/@$v}"
     ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$v"
     ldflags+=" -X k8s.io/component-base/version.gitMajor=1"
     ldflags+=" -X k8s.io/component-base/version.gitMinor=$minor"
@@ -57,7 +68,7 @@ build_kube() {
     ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=$v"
     for b in "${bins[@]}"; do
       log "kubernetes $v: compiling $b"
-      go build -trimpath -ldflags "$ldflags" -o "$out/bin/$b.tmp" "k8s.io/kubernetes/cmd/$b"
+      quietly "$src/build.log" go build -trimpath -ldflags "$ldflags" -o "$out/bin/$b.tmp" "k8s.io/kubernetes/cmd/$b"
       mv "$out/bin/$b.tmp" "$out/bin/$b"
     done
   )
@@ -72,8 +83,8 @@ build_etcd() {
   (
     cd "$out/src"
     printf 'module weir.dev/localenv/etcd\n\ngo 1.24\n' >go.mod
-    GOFLAGS=-mod=mod go get "go.etcd.io/etcd/server/v3@$v" >&2
-    go build -trimpath -ldflags "-s -w" -o "$out/bin/etcd.tmp" go.etcd.io/etcd/server/v3
+    GOFLAGS=-mod=mod quietly build.log go get "go.etcd.io/etcd/server/v3@$v"
+    quietly build.log go build -trimpath -ldflags "-s -w" -o "$out/bin/etcd.tmp" go.etcd.io/etcd/server/v3
     mv "$out/bin/etcd.tmp" "$out/bin/etcd"
   )
   log "etcd $v: done"
@@ -84,7 +95,8 @@ build_helm() {
   [[ -x $out/bin/helm ]] && { log "helm $v: cached"; return; }
   log "helm $v: building from the Go module proxy"
   mkdir -p "$out/bin"
-  GOBIN=$out/bin go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$v"
+  local ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$v -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  GOBIN=$out/bin quietly "$out/build.log" go install -trimpath -ldflags "$ldflags" "helm.sh/helm/v3/cmd/helm@$v"
   log "helm $v: done"
 }
 
@@ -110,7 +122,7 @@ build_kafka() {
 </project>
 POM
   rm -rf "$out/libs"
-  mvn -q -B -Dstyle.color=never -f "$out/pom.xml" dependency:copy-dependencies -DoutputDirectory="$out/libs" -DincludeScope=runtime >&2
+  quietly "$out/build.log" mvn -B -Dstyle.color=never -f "$out/pom.xml" dependency:copy-dependencies -DoutputDirectory="$out/libs" -DincludeScope=runtime
   touch "$out/libs/.complete"
   log "kafka $v: done ($(ls "$out/libs" | wc -l) jars)"
 }
@@ -124,9 +136,10 @@ build_debian() {
   log "installing ${need[*]} from Debian's packages"
   local sudo=""
   ((EUID == 0)) || sudo=sudo
-  $sudo apt-get update -qq >&2
+  local logfile=$cache/debian/install.log
+  quietly "$logfile" $sudo apt-get update -qq
   # The packages' own services are not wanted: the local environment starts its own.
-  DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+  DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 quietly "$logfile" $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
   log "debian packages: done"
 }
 

@@ -20,7 +20,10 @@ unit_files() { tracked_ts '*.test.ts' | grep -v '\.integration\.test\.ts$' | gre
 integration_files() { tracked_ts '*.integration.test.ts'; }
 e2e_files() { tracked_ts 'e2e/*.test.ts'; }
 
-node_test() { node --test --test-reporter=spec "$@"; }
+# A hung test fails after five minutes instead of stalling the run. Tests that share the
+# local environment run one file at a time: some of them stop and start its servers.
+node_test=(node --test --test-reporter=spec --test-timeout=300000)
+serial=("${node_test[@]}" --test-concurrency=1)
 in_env() { node hack/local-env/cli.ts run --with all -- "$@"; }
 
 failed=()
@@ -35,15 +38,15 @@ case $stage in
   generated) step 'generated files' node hack/generate-crds.ts --check ;;
   lint) step lint eslint --max-warnings=0 . ;;
   typecheck) step typecheck tsc -p tsconfig.json ;;
-  unit) step 'unit tests' node_test $(unit_files) ;;
-  integration) step 'integration tests' in_env node --test --test-reporter=spec --test-concurrency=1 $(integration_files) ;;
-  e2e) step 'e2e tests' in_env node --test --test-reporter=spec --test-concurrency=1 $(e2e_files) ;;
+  unit) step 'unit tests' "${node_test[@]}" $(unit_files) ;;
+  integration) step 'integration tests' in_env "${serial[@]}" $(integration_files) ;;
+  e2e) step 'e2e tests' in_env "${serial[@]}" $(e2e_files) ;;
   all)
     step 'generated files' node hack/generate-crds.ts --check
     step lint eslint --max-warnings=0 .
     step typecheck tsc -p tsconfig.json
     # One environment for every test: unit tests do not use it, and starting it once saves time.
-    step 'unit, integration and e2e tests' in_env node --test --test-reporter=spec --test-concurrency=1 \
+    step 'unit, integration and e2e tests' in_env "${serial[@]}" \
       $(unit_files) $(integration_files) $(e2e_files)
     ;;
   *) echo "unknown stage: $stage" >&2; exit 2 ;;

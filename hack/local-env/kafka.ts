@@ -103,6 +103,7 @@ export class Kafka implements Component {
       command: this.#ctx.tools.java,
       args: [...jvmArgs, 'kafka.Kafka', config],
       env: this.#jvmEnv,
+      stopGraceMs: 20_000,
       logFile: join(this.#ctx.dir, 'kafka.log'),
       pidFile: this.#ctx.pidFile,
     });
@@ -116,7 +117,7 @@ export class Kafka implements Component {
   }
 
   async stop(): Promise<void> {
-    await this.#proc?.stop(20_000);
+    await this.#proc?.stop();
   }
 
   killNow(): void {

@@ -16,7 +16,8 @@ import { freePort } from './ports.ts';
 export class KubeApiserver implements Component {
   readonly name = 'kube-apiserver';
   readonly dependsOn = ['etcd'] as const;
-  readonly build = ['kube'] as const;
+  // helm comes along: it is a client of the API server that tests and users reach for.
+  readonly build = ['kube', 'helm'] as const;
   #ctx: ComponentContext;
   #etcd: Etcd;
   #proc: ManagedProcess | undefined;
@@ -77,6 +78,9 @@ export class KubeApiserver implements Component {
         '--allow-privileged=true',
         '--v=0',
       ],
+      // A clean shutdown waits for long-running watches to drain; etcd holds all state,
+      // so a short grace keeps restarts in fault-injection tests quick.
+      stopGraceMs: 3000,
       logFile: join(this.#ctx.dir, 'kube-apiserver.log'),
       pidFile: this.#ctx.pidFile,
     });

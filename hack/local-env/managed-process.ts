@@ -18,6 +18,8 @@ export interface ProcessSpec {
   logFile: string;
   /** Signal that asks the server to shut down cleanly; SIGTERM unless the server wants another. */
   stopSignal?: NodeJS.Signals;
+  /** How long a stop waits for a clean exit before SIGKILL; 10 s unless the server wants another. */
+  stopGraceMs?: number;
   /** File that lists the pids of every process of the environment, one a line. */
   pidFile: string;
 }
@@ -80,7 +82,7 @@ export class ManagedProcess {
   }
 
   /** Stops the whole process group: the stop signal, then SIGKILL after the grace period. */
-  async stop(graceMs = 10_000): Promise<void> {
+  async stop(graceMs = this.spec.stopGraceMs ?? 10_000): Promise<void> {
     const pid = this.#child?.pid;
     if (!this.#running || pid === undefined) return;
     signalGroup(pid, this.spec.stopSignal ?? 'SIGTERM');
