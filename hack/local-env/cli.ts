@@ -11,8 +11,10 @@
  * Kubernetes components when KUBECONFIG is already set, so tests use that cluster.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseAllDocuments } from 'yaml';
 import { serveControl } from './control-server.ts';
 import { LocalEnv, resolveComponents } from './local-env.ts';
 import { ensureBuilt, type BuildTarget } from './toolchain.ts';
@@ -20,9 +22,24 @@ import { ensureBuilt, type BuildTarget } from './toolchain.ts';
 const root = join(import.meta.dirname, '..', '..');
 const log = (message: string) => process.stderr.write(`[weir local-env] ${message}\n`);
 
-function kubectl(env: Record<string, string>, args: string[]): void {
-  const result = spawnSync('kubectl', args, { env: { ...process.env, ...env }, stdio: 'inherit' });
+/** Runs kubectl; with `onOutput` its stdout is captured and handed over, else it is shown. */
+function kubectl(env: Record<string, string>, args: string[], onOutput?: (stdout: string) => void, input?: string): void {
+  const result = spawnSync('kubectl', args, { env: { ...process.env, ...env }, input, encoding: 'utf8', stdio: [input === undefined ? 'ignore' : 'pipe', onOutput ? 'pipe' : 'inherit', 'inherit'] });
   if (result.status !== 0) throw new Error(`kubectl ${args.join(' ')} failed`);
+  onOutput?.(result.stdout);
+}
+
+/** Namespaces the namespaced examples live in. */
+function exampleNamespaces(): string[] {
+  const dir = join(root, 'examples');
+  const namespaces = new Set<string>();
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml'))) {
+    for (const doc of parseAllDocuments(readFileSync(join(dir, file), 'utf8'))) {
+      const namespace = (doc.toJS() as { metadata?: { namespace?: string } } | null)?.metadata?.namespace;
+      if (namespace) namespaces.add(namespace);
+    }
+  }
+  return [...namespaces];
 }
 
 /** Resolves on the first SIGINT or SIGTERM, with the signal's name. */
@@ -50,6 +67,10 @@ async function up(components: string[]): Promise<number> {
       kubectl(vars, ['apply', '--server-side', '--field-manager=weir-up', '-f', join(root, 'crds')]);
       kubectl(vars, ['wait', '--for=condition=Established', '--timeout=60s', '-f', join(root, 'crds')]);
       log('applying the examples');
+      // Until the Tenant controller creates tenant namespaces, `up` creates the ones the examples use.
+      for (const namespace of exampleNamespaces()) {
+        kubectl(vars, ['create', 'namespace', namespace, '--dry-run=client', '-o', 'yaml'], (yaml) => kubectl(vars, ['apply', '--server-side', '--field-manager=weir-up', '-f', '-'], undefined, yaml));
+      }
       kubectl(vars, ['apply', '--server-side', '--field-manager=weir-up', '-f', join(root, 'examples')]);
     }
     const lines = [

@@ -40,6 +40,8 @@ export function resolveComponents(requested: readonly string[]): ComponentName[]
 const ENV_PREFIX = 'weir-env-';
 
 function alive(pid: number): boolean {
+  // kill(0) would signal our own process group and look alive.
+  if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
     return true;
