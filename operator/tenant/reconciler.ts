@@ -1,0 +1,235 @@
+/**
+ * Reconciles a Tenant: its namespace, quotas, network policies, owner RBAC, Redis ACL
+ * user and Postgres role and schema, and the Secret with the generated credentials; a
+ * finalizer removes the backend users when the Tenant goes.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { CoreV1Api, type KubeConfig, type KubernetesObject, type V1Secret } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { API_VERSION } from '../../crds/kind-definition.ts';
+import { tenantDefinition, type TenantSpec, type TenantStatus } from '../../crds/tenant.ts';
+import { controllerReference, statusCode, type Applier } from '../runtime/apply.ts';
+import type { Clock } from '../runtime/clock.ts';
+import { setCondition, summarize, type Condition, type ConditionUpdate } from '../runtime/conditions.ts';
+import { errorSummary } from '../runtime/controller.ts';
+import type { EventRecorder } from '../runtime/event-recorder.ts';
+import type { ReconcileRequest, ReconcileResult, Reconciler } from '../runtime/reconcile.ts';
+import { desiredLimitRange, desiredNamespace, desiredNetworkPolicies, desiredOwnerRole, desiredOwnerRoleBinding, desiredResourceQuota, type TenantInput } from './desired-objects.ts';
+import { chooseRegion, type Backends, type RegionBackends, type RegionObject } from './region-backends.ts';
+import { CREDENTIALS_SECRET, RELEASE_ANNOTATION, TENANT_FINALIZER, tenantLabels, tenantNamespace, topicPrefix } from './tenant-names.ts';
+
+/** A Tenant as stored. */
+export interface TenantObject extends KubernetesObject {
+  spec: TenantSpec;
+  status?: TenantStatus;
+}
+
+/** Condition types and reasons a Tenant reports. */
+export const Reason = {
+  Ready: 'Ready',
+  Created: 'Created',
+  ApplyFailed: 'ApplyFailed',
+  NoRegion: 'NoRegion',
+  BackendUnreachable: 'BackendUnreachable',
+  NotSupported: 'NotSupported',
+  CleanupFailed: 'CleanupFailed',
+} as const;
+
+export interface TenantReconcilerOptions {
+  kubeConfig: KubeConfig;
+  applier: Applier;
+  tenants: { get(key: string): TenantObject | undefined };
+  regions: { list(): RegionObject[] };
+  /** Cached children, so that an unchanged object is not written again. */
+  children: { get(kind: string, namespace: string, name: string): KubernetesObject | undefined };
+  backends: RegionBackends;
+  events: EventRecorder;
+  clock: Clock;
+  log: Logger;
+  /** How long a deleted Tenant waits for unreachable backends before letting go anyway. */
+  finalizerTimeoutMs: number;
+}
+
+const HASH_ANNOTATION = 'weir.dev/applied-hash';
+
+function hashOf(obj: unknown): string {
+  return createHash('sha256').update(JSON.stringify(obj)).digest('base64url').slice(0, 22);
+}
+
+function password(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+function decode(secret: V1Secret | undefined, key: string): string | undefined {
+  const value = secret?.data?.[key];
+  return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
+}
+
+export class TenantReconciler implements Reconciler {
+  #o: TenantReconcilerOptions;
+  #core: CoreV1Api;
+
+  constructor(options: TenantReconcilerOptions) {
+    this.#o = options;
+    this.#core = options.kubeConfig.makeApiClient(CoreV1Api);
+  }
+
+  async reconcile(request: ReconcileRequest): Promise<ReconcileResult | void> {
+    const tenant = this.#o.tenants.get(request.key);
+    if (!tenant) return;
+    if (tenant.metadata?.deletionTimestamp) return this.#finalize(tenant);
+    if (!tenant.metadata?.finalizers?.includes(TENANT_FINALIZER)) await this.#o.applier.setFinalizer(tenantDefinition.plural, this.#ref(tenant), TENANT_FINALIZER, true);
+
+    const name = tenant.metadata!.name!;
+    const namespace = tenantNamespace(name, tenant.spec);
+    const input: TenantInput = { name, spec: tenant.spec, ownerReference: controllerReference(tenant) };
+    const parts: ConditionUpdate[] = [];
+
+    parts.push(await this.#part('NamespaceReady', 'namespace', [desiredNamespace(input, namespace)]));
+    parts.push(await this.#part('QuotasReady', 'quotas', [desiredResourceQuota(input, namespace), desiredLimitRange(input, namespace)]));
+    parts.push(await this.#part('NetworkReady', 'network policies', desiredNetworkPolicies(input, namespace)));
+    parts.push(await this.#part('RbacReady', 'owner RBAC', [desiredOwnerRole(input, namespace), desiredOwnerRoleBinding(input, namespace)]));
+
+    const region = chooseRegion(this.#o.regions.list(), tenant.spec.regions);
+    const status: TenantStatus = { ...tenant.status, namespace, topicPrefix: topicPrefix(namespace), credentialsSecret: CREDENTIALS_SECRET };
+    if (!region) {
+      const message = tenant.spec.regions?.length ? `Region ${tenant.spec.regions[0]} does not exist` : 'no Region is marked default and the tenant names none';
+      parts.push({ type: 'RedisReady', status: 'False', reason: Reason.NoRegion, message }, { type: 'PostgresReady', status: 'False', reason: Reason.NoRegion, message });
+    } else if (parts[0]!.status === 'True') {
+      parts.push(...(await this.#backendParts(tenant, namespace, region, status)));
+    } else {
+      const message = 'waiting for the namespace';
+      parts.push({ type: 'RedisReady', status: 'Unknown', reason: Reason.ApplyFailed, message }, { type: 'PostgresReady', status: 'Unknown', reason: Reason.ApplyFailed, message });
+    }
+
+    const ready = summarize(parts, Reason.Ready, `namespace ${namespace} and all its parts are ready`);
+    await this.#writeStatus(tenant, status, [...parts, ready]);
+    if (ready.status !== 'True') {
+      if (parts.some((p) => p.reason === Reason.NoRegion)) return { requeueAfterMs: 30_000 };
+      throw new Error(`tenant ${name} is not ready: ${ready.message}`);
+    }
+  }
+
+  #ref(tenant: TenantObject) {
+    return { apiVersion: API_VERSION, kind: tenantDefinition.kind, metadata: { name: tenant.metadata!.name! } };
+  }
+
+  /** Applies objects unless the cache shows them unchanged since this operator last applied them. */
+  async #part(type: string, what: string, objects: KubernetesObject[]): Promise<ConditionUpdate> {
+    try {
+      for (const obj of objects) {
+        const hash = hashOf(obj);
+        const cached = this.#o.children.get(obj.kind!, obj.metadata?.namespace ?? '', obj.metadata!.name!);
+        if (cached?.metadata?.annotations?.[HASH_ANNOTATION] === hash) continue;
+        obj.metadata!.annotations = { ...obj.metadata!.annotations, [HASH_ANNOTATION]: hash };
+        await this.#o.applier.apply(obj);
+      }
+      return { type, status: 'True', reason: Reason.Created, message: `${what} in place` };
+    } catch (err) {
+      return { type, status: 'False', reason: Reason.ApplyFailed, message: `applying ${what} failed: ${errorSummary(err)}` };
+    }
+  }
+
+  async #backendParts(tenant: TenantObject, namespace: string, region: RegionObject, status: TenantStatus): Promise<ConditionUpdate[]> {
+    const name = tenant.metadata!.name!;
+    let backends: Backends;
+    try {
+      backends = await this.#o.backends.forRegion(region);
+    } catch (err) {
+      const message = `Region ${region.metadata?.name}: ${errorSummary(err)}`;
+      const reason = (err as Error).name === 'TerminalError' ? Reason.NotSupported : Reason.BackendUnreachable;
+      return [
+        { type: 'RedisReady', status: 'False', reason, message },
+        { type: 'PostgresReady', status: 'False', reason, message },
+      ];
+    }
+    const existing = await this.#core.readNamespacedSecret({ namespace, name: CREDENTIALS_SECRET }).catch((err: unknown) => {
+      if (statusCode(err) === 404) return undefined;
+      throw err;
+    });
+    const redisPassword = decode(existing, 'redis-password') ?? password();
+    const postgresPassword = decode(existing, 'postgres-password') ?? password();
+
+    const [redis, postgres] = await Promise.allSettled([
+      backends.redis.ensureUser({ tenant: name, password: redisPassword }),
+      backends.postgres.ensureTenant({ tenant: name, password: postgresPassword }),
+    ]);
+    const parts: ConditionUpdate[] = [];
+    const data: Record<string, string> = {};
+    if (redis.status === 'fulfilled') {
+      Object.assign(status, { redisUser: redis.value.user, redisKeyPrefix: redis.value.keyPrefix });
+      Object.assign(data, { 'redis-endpoint': backends.redisEndpoint, 'redis-username': redis.value.user, 'redis-password': redisPassword, 'redis-key-prefix': redis.value.keyPrefix });
+      parts.push({ type: 'RedisReady', status: 'True', reason: Reason.Created, message: `ACL user ${redis.value.user} limited to keys ${redis.value.keyPrefix}*` });
+    } else {
+      parts.push({ type: 'RedisReady', status: 'False', reason: Reason.BackendUnreachable, message: `Redis at ${backends.redisEndpoint}: ${errorSummary(redis.reason)}` });
+    }
+    if (postgres.status === 'fulfilled') {
+      Object.assign(status, { postgresRole: postgres.value.role, postgresSchema: postgres.value.schema });
+      Object.assign(data, {
+        'postgres-endpoint': backends.postgresEndpoint,
+        'postgres-database': postgres.value.database,
+        'postgres-username': postgres.value.role,
+        'postgres-password': postgresPassword,
+        'postgres-schema': postgres.value.schema,
+      });
+      parts.push({ type: 'PostgresReady', status: 'True', reason: Reason.Created, message: `role and schema ${postgres.value.schema}` });
+    } else {
+      parts.push({ type: 'PostgresReady', status: 'False', reason: Reason.BackendUnreachable, message: `Postgres at ${backends.postgresEndpoint}: ${errorSummary(postgres.reason)}` });
+    }
+    // Keep passwords the backends did not take yet, so the next attempt sets the same ones.
+    data['redis-password'] ??= redisPassword;
+    data['postgres-password'] ??= postgresPassword;
+    const secret: V1Secret = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: CREDENTIALS_SECRET, namespace, labels: tenantLabels(name), ownerReferences: [controllerReference(tenant)] },
+      type: 'Opaque',
+      stringData: data,
+    };
+    const unchanged = existing && Object.entries(data).every(([k, v]) => decode(existing, k) === v);
+    if (!unchanged) await this.#o.applier.apply(secret);
+    return parts;
+  }
+
+  async #writeStatus(tenant: TenantObject, status: TenantStatus, updates: ConditionUpdate[]): Promise<void> {
+    const generation = tenant.metadata?.generation ?? 0;
+    const now = new Date(this.#o.clock.now());
+    let conditions: Condition[] | undefined = tenant.status?.conditions;
+    for (const update of updates) conditions = setCondition(conditions, update, generation, now);
+    const ready = updates.at(-1)!;
+    const wasReady = tenant.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+    const phase = tenant.metadata?.deletionTimestamp ? 'Terminating' : ready.status === 'True' ? 'Ready' : wasReady ? 'Degraded' : 'Provisioning';
+    const next: TenantStatus = { ...status, observedGeneration: generation, conditions, phase };
+    if (JSON.stringify(next) === JSON.stringify(tenant.status)) return;
+    if (ready.status === 'True' && !wasReady) void this.#o.events.record(tenant, 'Normal', 'Ready', ready.message);
+    if (ready.status !== 'True' && wasReady) void this.#o.events.record(tenant, 'Warning', ready.reason, ready.message);
+    await this.#o.applier.applyStatus(tenantDefinition.plural, { ...this.#ref(tenant), status: next });
+  }
+
+  /** Removes the backend users unless the policy is Retain, then lets the Tenant go. */
+  async #finalize(tenant: TenantObject): Promise<void> {
+    if (!tenant.metadata?.finalizers?.includes(TENANT_FINALIZER)) return;
+    const name = tenant.metadata.name!;
+    const released = tenant.metadata.annotations?.[RELEASE_ANNOTATION] === 'true';
+    const deletedAt = new Date(tenant.metadata.deletionTimestamp!).getTime();
+    const overdue = this.#o.clock.now() - deletedAt > this.#o.finalizerTimeoutMs;
+    if (tenant.spec.deletionPolicy === 'Delete' && !released && !overdue) {
+      const region = chooseRegion(this.#o.regions.list(), tenant.spec.regions);
+      try {
+        if (region) {
+          const backends = await this.#o.backends.forRegion(region);
+          await backends.redis.deleteUser(name, { deleteKeys: true });
+          await backends.postgres.dropTenant(name);
+        }
+      } catch (err) {
+        const message = `removing the Redis user and Postgres schema failed: ${errorSummary(err)}; retrying (annotate ${RELEASE_ANNOTATION}=true to let go)`;
+        await this.#writeStatus(tenant, { ...tenant.status }, [{ type: 'Ready', status: 'False', reason: Reason.CleanupFailed, message }]).catch(() => undefined);
+        throw new Error(message);
+      }
+    } else if (released || overdue) {
+      void this.#o.events.record(tenant, 'Warning', 'CleanupAbandoned', released ? `finalizer released by ${RELEASE_ANNOTATION}; backend users may remain` : 'backends unreachable past the finalizer timeout; backend users may remain');
+    }
+    await this.#o.applier.setFinalizer(tenantDefinition.plural, this.#ref(tenant), TENANT_FINALIZER, false);
+    this.#o.log.info({ tenant: name, policy: tenant.spec.deletionPolicy }, 'tenant finalized');
+  }
+}
