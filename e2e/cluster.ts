@@ -3,7 +3,8 @@
  * Weir objects through @kubernetes/client-node, kubectl, and installing the CRDs.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions, type KubernetesObject } from '@kubernetes/client-node';
@@ -118,4 +119,33 @@ export function apiErrorMessage(err: unknown): string {
   }
   if (e.body && typeof e.body === 'object') return (e.body as { message?: string }).message ?? JSON.stringify(e.body);
   return e.message ?? String(err);
+}
+
+/**
+ * Installs the RBAC of the Helm chart (ServiceAccount, ClusterRole, bindings) in
+ * `namespace` and returns a kubeconfig that authenticates as the operator's service
+ * account, so e2e tests run the operator with exactly the permissions the chart grants.
+ */
+export async function operatorKubeconfig(clients: Clients, namespace: string): Promise<string> {
+  const rendered = spawnSync('helm', ['template', 'weir', join(root, 'charts', 'weir'), '--namespace', namespace], { encoding: 'utf8' });
+  if (rendered.status !== 0) throw new Error(`helm template failed:\n${rendered.stderr}`);
+  const rbacKinds = new Set(['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
+  const docs = parseAllDocuments(rendered.stdout)
+    .map((d) => d.toJS() as KubernetesObject | null)
+    .filter((d): d is KubernetesObject => d !== null && rbacKinds.has(d.kind ?? ''));
+  const applied = kubectl(['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', '-'], docs.map((d) => JSON.stringify(d)).join('\n'));
+  if (applied.status !== 0) throw new Error(`applying the chart's RBAC failed:\n${applied.stderr}`);
+  const token = await clients.core.createNamespacedServiceAccountToken({ namespace, name: 'weir-operator', body: { spec: { expirationSeconds: 7200, audiences: [] } } });
+  const cluster = clients.kc.getCurrentCluster();
+  if (!cluster) throw new Error('KUBECONFIG has no current cluster');
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'e2e', server: cluster.server, caData: cluster.caData, caFile: cluster.caFile, skipTLSVerify: cluster.skipTLSVerify }],
+    users: [{ name: 'weir-operator', token: token.status?.token }],
+    contexts: [{ name: 'e2e', cluster: 'e2e', user: 'weir-operator' }],
+    currentContext: 'e2e',
+  });
+  const path = join(mkdtempSync(join(tmpdir(), 'weir-e2e-')), 'operator.kubeconfig');
+  writeFileSync(path, kc.exportConfig(), { mode: 0o600 });
+  return path;
 }

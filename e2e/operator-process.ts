@@ -11,10 +11,11 @@ export class OperatorProcess {
   #exited: Promise<number | null>;
   healthPort = 0;
 
-  constructor(identity: string, args: string[] = []) {
+  constructor(identity: string, options: { kubeconfig: string; namespace: string; args?: string[] }) {
     this.identity = identity;
-    this.#child = spawn(process.execPath, [join(root, 'operator', 'main.ts'), `--identity=${identity}`, '--health-port=0', '--leader-election-namespace=default', ...args], {
-      env: process.env,
+    const args = [`--identity=${identity}`, '--health-port=0', `--leader-election-namespace=${options.namespace}`, ...(options.args ?? [])];
+    this.#child = spawn(process.execPath, [join(root, 'operator', 'main.ts'), ...args], {
+      env: { ...process.env, KUBECONFIG: options.kubeconfig },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let buffered = '';

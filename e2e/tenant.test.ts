@@ -11,7 +11,7 @@ import { CoordinationV1Api, type V1Secret } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { hasLocalEnv, startComponent, stopComponent, restartComponent } from '../hack/local-env/control-client.ts';
-import { applyWeirObject, connect, deleteWeirObject, ensureNamespace, installCrds, type Clients } from './cluster.ts';
+import { applyWeirObject, connect, deleteWeirObject, ensureNamespace, installCrds, operatorKubeconfig, type Clients } from './cluster.ts';
 import { eventually } from './eventually.ts';
 import { OperatorProcess } from './operator-process.ts';
 
@@ -23,7 +23,10 @@ interface TenantView {
   status?: { phase?: string; namespace?: string; conditions?: { type: string; status: string; reason?: string; message?: string }[] };
 }
 
+const PLATFORM = 'weir-system';
+
 let clients: Clients;
+let operatorKube: string;
 const operators: OperatorProcess[] = [];
 
 function env(name: string): string {
@@ -63,7 +66,7 @@ async function credentials(namespace: string): Promise<Record<string, string>> {
 }
 
 function startOperator(identity: string, args: string[] = []): OperatorProcess {
-  const op = new OperatorProcess(identity, [...FAST, ...args]);
+  const op = new OperatorProcess(identity, { kubeconfig: operatorKube, namespace: PLATFORM, args: [...FAST, ...args] });
   operators.push(op);
   return op;
 }
@@ -72,12 +75,20 @@ before(async () => {
   assert.ok(hasLocalEnv(), 'the tenant e2e tests need the local environment for Redis and Postgres');
   clients = connect();
   await installCrds(clients);
-  await ensureNamespace(clients.core, 'weir-system');
+  await ensureNamespace(clients.core, PLATFORM);
+  // The operator runs as the chart's service account: the tests prove its RBAC suffices.
+  operatorKube = await operatorKubeconfig(clients, PLATFORM);
   const pgUrl = new URL(env('WEIR_POSTGRES_URL'));
   await clients.core.deleteNamespacedSecret({ namespace: 'weir-system', name: 'e2e-postgres-admin' }).catch(() => undefined);
   await clients.core.createNamespacedSecret({
     namespace: 'weir-system',
     body: { metadata: { name: 'e2e-postgres-admin' }, stringData: { username: decodeURIComponent(pgUrl.username), password: decodeURIComponent(pgUrl.password) } },
+  });
+  const redisUrl = new URL(env('WEIR_REDIS_URL'));
+  await clients.core.deleteNamespacedSecret({ namespace: PLATFORM, name: 'e2e-redis-admin' }).catch(() => undefined);
+  await clients.core.createNamespacedSecret({
+    namespace: PLATFORM,
+    body: { metadata: { name: 'e2e-redis-admin' }, stringData: { username: decodeURIComponent(redisUrl.username) || 'default', password: decodeURIComponent(redisUrl.password) } },
   });
   await applyWeirObject(clients.custom, {
     apiVersion: 'weir.dev/v1alpha1',
@@ -85,7 +96,7 @@ before(async () => {
     metadata: { name: REGION },
     spec: {
       kafka: { bootstrapServers: [env('WEIR_KAFKA_BROKERS')] },
-      redis: { endpoints: [new URL(env('WEIR_REDIS_URL')).host] },
+      redis: { endpoints: [redisUrl.host], adminCredentialsSecretRef: { namespace: PLATFORM, name: 'e2e-redis-admin' } },
       postgres: { primary: pgUrl.host, database: 'postgres', adminCredentialsSecretRef: { namespace: 'weir-system', name: 'e2e-postgres-admin' } },
     },
   } as never);
@@ -123,6 +134,7 @@ describe('a tenant', () => {
       await assert.rejects(asA.get(`${b['redis-key-prefix']}greeting`), /NOPERM/);
       await assert.rejects(asA.set(`${b['redis-key-prefix']}x`, 'y'), /NOPERM/);
       await assert.rejects(asA.keys('*'), /NOPERM/);
+      await assert.rejects(asA.call('AUTH', 'default', 'guess'), /WRONGPASS/, 'the default user must not be open to tenants');
     } finally {
       asA.disconnect();
     }
@@ -226,7 +238,7 @@ describe('the operator', () => {
     await Promise.all([one.ready(), two.ready()]);
     const leases = clients.kc.makeApiClient(CoordinationV1Api);
     const holder = await eventually(async () => {
-      const lease = await leases.readNamespacedLease({ namespace: 'default', name: 'weir-operator' });
+      const lease = await leases.readNamespacedLease({ namespace: PLATFORM, name: 'weir-operator' });
       const h = lease.spec?.holderIdentity;
       assert.ok(h === 'replica-one' || h === 'replica-two', `holder is ${h}`);
       return h;
@@ -241,7 +253,7 @@ describe('the operator', () => {
     const killedAt = Date.now();
     await leader.kill();
     await eventually(async () => {
-      const lease = await leases.readNamespacedLease({ namespace: 'default', name: 'weir-operator' });
+      const lease = await leases.readNamespacedLease({ namespace: PLATFORM, name: 'weir-operator' });
       assert.equal(lease.spec?.holderIdentity, follower.identity);
     }, 30_000, 200);
     const takeover = Date.now() - killedAt;

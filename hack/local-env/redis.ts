@@ -1,4 +1,8 @@
-/** redis-server on loopback, with an append-only file so data survives a restart. */
+/**
+ * redis-server on loopback, with an append-only file so data survives a restart. The
+ * default user has a generated password: tenants' ACL users must not be able to become it.
+ */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis as RedisClient } from 'ioredis';
@@ -13,6 +17,7 @@ export class Redis implements Component {
   #ctx: ComponentContext;
   #proc: ManagedProcess | undefined;
   port = 0;
+  readonly password = randomBytes(18).toString('base64url');
 
   constructor(ctx: ComponentContext) {
     this.#ctx = ctx;
@@ -22,8 +27,9 @@ export class Redis implements Component {
     return this.#proc?.running ?? false;
   }
 
+  /** Admin URL: the default user with its password. */
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return `redis://:${this.password}@127.0.0.1:${this.port}`;
   }
 
   async prepare(): Promise<void> {
@@ -33,7 +39,7 @@ export class Redis implements Component {
     this.#proc = new ManagedProcess({
       name: this.name,
       command: this.#ctx.tools.redisServer,
-      args: ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', dataDir, '--appendonly', 'yes', '--appendfsync', 'no', '--save', '', '--daemonize', 'no', '--logfile', ''],
+      args: ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', dataDir, '--requirepass', this.password, '--appendonly', 'yes', '--appendfsync', 'no', '--save', '', '--daemonize', 'no', '--logfile', ''],
       logFile: join(this.#ctx.dir, 'redis.log'),
       pidFile: this.#ctx.pidFile,
     });
@@ -43,7 +49,7 @@ export class Redis implements Component {
     const proc = this.#proc!;
     proc.start();
     await waitUntil(proc, 'answering PING', async () => {
-      const client = new RedisClient(this.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      const client = new RedisClient(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
       client.on('error', () => undefined);
       try {
         await client.connect();

@@ -1,0 +1,222 @@
+/**
+ * Each tenant's slice of PostgreSQL: a LOGIN role and a schema of the same name that the
+ * role owns and nobody else may use. The Tenant controller calls it on every reconcile, so
+ * every method converges to the desired state and is safe to repeat or run concurrently.
+ *
+ * The password never reaches the server in the clear: it is sent as a SCRAM-SHA-256
+ * verifier computed here (what psql's \password does), so neither a statement log nor an
+ * error report can reveal it. Nothing here logs it or its verifier.
+ */
+import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { pino, type Logger } from 'pino';
+import { MAX_TENANT_NAME } from '../../crds/tenant.ts';
+
+/** Options for {@link PostgresTenantStore}. */
+export interface PostgresTenantStoreOptions {
+  /**
+   * Admin connection, as a superuser: PostgreSQL 15 lets only a superuser state NOSUPERUSER
+   * in ALTER ROLE, read pg_authid, and drop schemas owned by other roles.
+   */
+  connectionString: string;
+  log?: Logger;
+}
+
+/** Where a tenant's applications connect to, besides the password. */
+export interface PostgresTenant {
+  role: string;
+  /** The role's only schema and its search_path. */
+  schema: string;
+  database: string;
+}
+
+const TENANT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** Postgres silently truncates longer identifiers (NAMEDATALEN - 1). */
+const MAX_IDENTIFIER = 63;
+const SCRAM_ITERATIONS = 4096;
+const ROLE_ATTRIBUTES = 'LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS';
+const pbkdf2Async = promisify(pbkdf2);
+
+/** Throws unless `tenant` is a DNS label that fits {@link MAX_TENANT_NAME}. */
+function assertTenantName(tenant: unknown): asserts tenant is string {
+  if (typeof tenant !== 'string' || tenant.length > MAX_TENANT_NAME || !TENANT_NAME.test(tenant)) {
+    throw new TypeError(`invalid tenant name ${JSON.stringify(tenant)}: must be a DNS label of at most ${MAX_TENANT_NAME} characters`);
+  }
+}
+
+/**
+ * The tenant's role and schema name: `weir_tenant_<name>` with `-` as `_`. Names that would
+ * not fit 62 characters are cut and end in 16 hex digits of a hash, always making exactly
+ * 63: the two forms differ in length, so no tenant can pick a name that maps onto another's.
+ */
+export function postgresTenantName(tenant: string): string {
+  assertTenantName(tenant);
+  const name = `weir_tenant_${tenant.replaceAll('-', '_')}`;
+  if (name.length < MAX_IDENTIFIER) return name;
+  const digest = createHash('sha256').update(tenant).digest('hex').slice(0, 16);
+  return `${name.slice(0, MAX_IDENTIFIER - 17)}_${digest}`;
+}
+
+/** A key for pg_advisory_xact_lock, from a SHA-256 of `name`. */
+function lockKey(name: string): string {
+  return BigInt.asIntN(64, BigInt(`0x${createHash('sha256').update(`weir/${name}`).digest('hex').slice(0, 16)}`)).toString();
+}
+
+/**
+ * Serializes changes to the ACLs of the database and the public schema, which every tenant
+ * touches: concurrent GRANTs on one object fail with "tuple concurrently updated".
+ */
+const SHARED_ACL_LOCK = lockKey('shared-acl');
+
+async function scramKeys(password: string, salt: Buffer, iterations: number): Promise<{ storedKey: Buffer; serverKey: Buffer }> {
+  const salted = await pbkdf2Async(password, salt, iterations, 32, 'sha256');
+  const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+  return { storedKey: createHash('sha256').update(clientKey).digest(), serverKey: createHmac('sha256', salted).update('Server Key').digest() };
+}
+
+/** A SCRAM-SHA-256 verifier in the form pg_authid.rolpassword stores (RFC 5803). */
+async function scramVerifier(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const { storedKey, serverKey } = await scramKeys(password, salt, SCRAM_ITERATIONS);
+  return `SCRAM-SHA-256$${SCRAM_ITERATIONS}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+}
+
+/** Whether a stored verifier was made from `password`. */
+async function verifierMatches(verifier: string | null, password: string): Promise<boolean> {
+  const parts = /^SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)$/.exec(verifier ?? '');
+  if (!parts) return false;
+  const { storedKey, serverKey } = await scramKeys(password, Buffer.from(parts[2]!, 'base64'), Number(parts[1]));
+  const expected = Buffer.concat([storedKey, serverKey]);
+  const actual = Buffer.concat([Buffer.from(parts[3]!, 'base64'), Buffer.from(parts[4]!, 'base64')]);
+  return actual.length === expected.length && timingSafeEqual(actual, expected);
+}
+
+/** Manages tenants' roles and schemas in one database through an admin connection pool. */
+export class PostgresTenantStore {
+  #pool: pg.Pool;
+  #log: Logger;
+
+  constructor(options: PostgresTenantStoreOptions) {
+    this.#log = (options.log ?? pino({ enabled: false })).child({ adapter: 'postgres-tenant-store' });
+    // Reconciles need a connection or two; more would only take slots from the data plane.
+    this.#pool = new pg.Pool({ connectionString: options.connectionString, max: 4, application_name: 'weir-operator' });
+    // An idle connection that breaks must not crash the operator; the pool replaces it.
+    this.#pool.on('error', (err) => this.#log.warn({ err: { message: err.message } }, 'postgres connection error'));
+  }
+
+  /**
+   * Creates or updates the tenant's role and schema. The password is written only when
+   * it changed, if the admin may read pg_authid (a superuser), and on every call otherwise.
+   */
+  async ensureTenant({ tenant, password }: { tenant: string; password: string }): Promise<PostgresTenant> {
+    const name = postgresTenantName(tenant);
+    // Printable ASCII only: SASLprep leaves it alone, so every client library derives the same keys.
+    if (typeof password !== 'string' || !/^[\x21-\x7e]{1,1024}$/.test(password)) {
+      throw new TypeError('the password must be 1 to 1024 printable ASCII characters without spaces');
+    }
+    const log = this.#log.child({ tenant, role: name });
+    return this.#transaction(async (client) => {
+      const ident = (value: string) => client.escapeIdentifier(value);
+      await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKey(`tenant/${name}`)]);
+      const { rows } = await client.query<{ database: string; exists: boolean; canReadVerifiers: boolean; hasPublic: boolean }>(
+        `SELECT current_database() AS database,
+                EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = $1) AS "exists",
+                has_table_privilege('pg_catalog.pg_authid', 'SELECT') AS "canReadVerifiers",
+                to_regnamespace('public') IS NOT NULL AS "hasPublic"`,
+        [name],
+      );
+      const state = rows[0]!;
+      const role = ident(name);
+      const schema = role;
+      let passwordChanged = true;
+      if (!state.exists) {
+        await client.query(`CREATE ROLE ${role} ${ROLE_ATTRIBUTES} PASSWORD ${client.escapeLiteral(await scramVerifier(password))}`);
+      } else {
+        await client.query(`ALTER ROLE ${role} ${ROLE_ATTRIBUTES}`);
+        if (state.canReadVerifiers) {
+          const stored = await client.query<{ rolpassword: string | null }>('SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1', [name]);
+          passwordChanged = !(await verifierMatches(stored.rows[0]?.rolpassword ?? null, password));
+        }
+        if (passwordChanged) await client.query(`ALTER ROLE ${role} PASSWORD ${client.escapeLiteral(await scramVerifier(password))}`);
+      }
+      // The role owns its schema, so it can create there; nobody else gets anything on it.
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema} AUTHORIZATION ${role}`);
+      await client.query(`ALTER SCHEMA ${schema} OWNER TO ${role}`);
+      await client.query(`REVOKE ALL ON SCHEMA ${schema} FROM PUBLIC`);
+      await client.query(`ALTER ROLE ${role} SET search_path TO ${schema}`);
+      await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [SHARED_ACL_LOCK]);
+      // PostgreSQL 15 no longer lets PUBLIC create in public; older clusters and hand edits might.
+      if (state.hasPublic) await client.query('REVOKE CREATE ON SCHEMA public FROM PUBLIC');
+      // Explicit, so that the tenant keeps its access if CONNECT is ever revoked from PUBLIC.
+      await client.query(`GRANT CONNECT ON DATABASE ${ident(state.database)} TO ${role}`);
+      if (!state.exists) log.info('created postgres tenant');
+      else if (passwordChanged) log.info('set postgres tenant password');
+      else log.debug('postgres tenant up to date');
+      return { role: name, schema: name, database: state.database };
+    });
+  }
+
+  /**
+   * Drops the tenant's schema with everything in it and its role, after ending the role's
+   * sessions. Does nothing for a tenant that is already gone.
+   */
+  async dropTenant(tenant: string): Promise<{ existed: boolean }> {
+    const name = postgresTenantName(tenant);
+    const lock = lockKey(`tenant/${name}`);
+    // NOLOGIN must be committed before the sessions are ended, or a client could log in again between the two.
+    const existed = await this.#transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [lock]);
+      const { rowCount } = await client.query('SELECT FROM pg_catalog.pg_roles WHERE rolname = $1', [name]);
+      if (rowCount) await client.query(`ALTER ROLE ${client.escapeIdentifier(name)} NOLOGIN`);
+      return rowCount === 1;
+    });
+    // Waits up to 10s for each backend to exit, so that the DROPs below do not queue behind its locks.
+    // In the select list, not the WHERE clause, where Postgres could call it before filtering by user.
+    const ended = await this.#pool.query('SELECT pg_terminate_backend(pid, 10000) FROM pg_catalog.pg_stat_activity WHERE usename = $1', [name]);
+    await this.#transaction(async (client) => {
+      const role = client.escapeIdentifier(name);
+      await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [lock]);
+      await client.query(`DROP SCHEMA IF EXISTS ${role} CASCADE`);
+      const { rowCount } = await client.query('SELECT FROM pg_catalog.pg_roles WHERE rolname = $1', [name]);
+      if (!rowCount) return;
+      await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [SHARED_ACL_LOCK]);
+      // Drops whatever else the role owns here (a renamed schema) and revokes its grants, CONNECT included.
+      await client.query(`DROP OWNED BY ${role} CASCADE`);
+      await client.query(`DROP ROLE ${role}`);
+    });
+    this.#log.info({ tenant, role: name, existed, sessionsEnded: ended.rowCount }, 'dropped postgres tenant');
+    return { existed };
+  }
+
+  /** Round-trip time of a trivial query, in milliseconds. */
+  async ping(): Promise<number> {
+    const started = performance.now();
+    await this.#pool.query('SELECT 1');
+    return performance.now() - started;
+  }
+
+  /** Closes every connection of the pool. */
+  async close(): Promise<void> {
+    await this.#pool.end();
+  }
+
+  /** Runs `work` in a transaction on one pooled connection; rolls back if it throws. */
+  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
+      throw err;
+    } finally {
+      // A connection that could not roll back is discarded rather than handed to the next caller.
+      client.release(broken);
+    }
+  }
+}

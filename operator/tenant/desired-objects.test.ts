@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { TenantSpec } from '../../crds/tenant.ts';
+import { desiredNamespace, desiredNetworkPolicies, desiredOwnerRole, desiredOwnerRoleBinding, desiredResourceQuota, type TenantInput } from './desired-objects.ts';
+import { tenantNamespace } from './tenant-names.ts';
+
+const owner = { apiVersion: 'weir.dev/v1alpha1', kind: 'Tenant', name: 'acme', uid: 'u-1', controller: true, blockOwnerDeletion: true };
+
+function input(spec: unknown): TenantInput {
+  return { name: 'acme', spec: TenantSpec.parse(spec), ownerReference: owner };
+}
+
+describe('tenant objects', () => {
+  it('name the namespace tenant-<name> unless the spec names one', () => {
+    assert.equal(tenantNamespace('acme', {}), 'tenant-acme');
+    assert.equal(tenantNamespace('acme', { namespace: 'acme-prod' }), 'acme-prod');
+  });
+
+  it('are all owned by the Tenant and labelled with it, so the garbage collector and the operator find them', () => {
+    const t = input({ owners: [{ kind: 'User', name: 'jane' }] });
+    for (const obj of [desiredNamespace(t, 'tenant-acme'), desiredResourceQuota(t, 'tenant-acme'), desiredOwnerRole(t, 'tenant-acme'), ...desiredNetworkPolicies(t, 'tenant-acme')]) {
+      assert.deepEqual(obj.metadata?.ownerReferences, [owner]);
+      assert.equal(obj.metadata?.labels?.['weir.dev/tenant'], 'acme');
+    }
+  });
+
+  it('enforce the restricted pod security standard in the namespace', () => {
+    assert.equal(desiredNamespace(input({ owners: [{ kind: 'User', name: 'jane' }] }), 'tenant-acme').metadata?.labels?.['pod-security.kubernetes.io/enforce'], 'restricted');
+  });
+
+  it('turn the quotas into ResourceQuota limits, including the number of Pipelines', () => {
+    const quota = desiredResourceQuota(input({ owners: [{ kind: 'User', name: 'jane' }], quotas: { cpu: '3', memory: '6Gi', pipelines: 7 } }), 'tenant-acme');
+    assert.deepEqual(quota.spec?.hard, { 'requests.cpu': '3', 'requests.memory': '6Gi', 'limits.memory': '6Gi', 'count/pipelines.weir.dev': '7' });
+  });
+
+  it('deny ingress by default and allow the namespace itself, the platform, and what the spec allows', () => {
+    const [deny, allow] = desiredNetworkPolicies(input({ owners: [{ kind: 'User', name: 'jane' }], network: { allowNamespaces: ['web'], allowCidrs: ['203.0.113.0/24'] } }), 'tenant-acme');
+    assert.deepEqual(deny?.spec, { podSelector: {}, policyTypes: ['Ingress'] });
+    assert.deepEqual(allow?.spec?.ingress?.[0]?._from, [
+      { podSelector: {} },
+      { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'weir-system' } } },
+      { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'web' } } },
+      { ipBlock: { cidr: '203.0.113.0/24' } },
+    ]);
+  });
+
+  it('let owners manage Weir resources but read only their own credentials Secret', () => {
+    const role = desiredOwnerRole(input({ owners: [{ kind: 'User', name: 'jane' }] }), 'tenant-acme');
+    const secrets = role.rules?.find((r) => r.resources?.includes('secrets'));
+    assert.deepEqual(secrets, { apiGroups: [''], resources: ['secrets'], resourceNames: ['weir-credentials'], verbs: ['get'] });
+    assert.ok(!role.rules?.some((r) => r.resources?.includes('*') || r.verbs.includes('*')), 'no wildcard rules');
+  });
+
+  it('bind users and groups with the RBAC API group and service accounts with their namespace', () => {
+    const binding = desiredOwnerRoleBinding(
+      input({ owners: [{ kind: 'Group', name: 'team' }, { kind: 'ServiceAccount', name: 'deployer', namespace: 'ci' }] }),
+      'tenant-acme',
+    );
+    assert.deepEqual(binding.subjects, [
+      { kind: 'Group', name: 'team', apiGroup: 'rbac.authorization.k8s.io' },
+      { kind: 'ServiceAccount', name: 'deployer', namespace: 'ci' },
+    ]);
+  });
+});
