@@ -10,8 +10,8 @@
  * postgres, or the groups kube, kube-api and all (the default). `run` leaves out the
  * Kubernetes components when KUBECONFIG is already set, so tests use that cluster.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseAllDocuments } from 'yaml';
@@ -27,6 +27,46 @@ function kubectl(env: Record<string, string>, args: string[], onOutput?: (stdout
   const result = spawnSync('kubectl', args, { env: { ...process.env, ...env }, input, encoding: 'utf8', stdio: [input === undefined ? 'ignore' : 'pipe', onOutput ? 'pipe' : 'inherit', 'inherit'] });
   if (result.status !== 0) throw new Error(`kubectl ${args.join(' ')} failed`);
   onOutput?.(result.stdout);
+}
+
+/**
+ * A default Region named `local` that points at this environment's Redis, Postgres and
+ * Kafka, with the admin credentials in Secrets in weir-system.
+ */
+function applyLocalRegion(vars: Record<string, string>): void {
+  const redis = new URL(vars.WEIR_REDIS_URL!);
+  const postgres = new URL(vars.WEIR_POSTGRES_URL!);
+  const secret = (name: string, username: string, password: string) => ({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace: 'weir-system' },
+    stringData: { username, password },
+  });
+  const objects = [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'weir-system' } },
+    secret('local-redis-admin', 'default', decodeURIComponent(redis.password)),
+    secret('local-postgres-admin', decodeURIComponent(postgres.username), decodeURIComponent(postgres.password)),
+    {
+      apiVersion: 'weir.dev/v1alpha1',
+      kind: 'Region',
+      metadata: { name: 'local' },
+      spec: {
+        default: true,
+        kafka: { bootstrapServers: [vars.WEIR_KAFKA_BROKERS ?? '127.0.0.1:9092'] },
+        redis: { endpoints: [redis.host], adminCredentialsSecretRef: { namespace: 'weir-system', name: 'local-redis-admin' } },
+        postgres: { primary: postgres.host, database: 'postgres', adminCredentialsSecretRef: { namespace: 'weir-system', name: 'local-postgres-admin' } },
+      },
+    },
+  ];
+  kubectl(vars, ['apply', '--server-side', '--field-manager=weir-up', '-f', '-'], () => undefined, objects.map((o) => JSON.stringify(o)).join('\n'));
+}
+
+/** Runs the operator against the environment, logging to a file. */
+function startOperator(vars: Record<string, string>, logFile: string): ChildProcess {
+  const out = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [join(root, 'operator', 'main.ts'), '--leader-elect=false', '--health-port=0'], { env: { ...process.env, ...vars }, stdio: ['ignore', out, out] });
+  closeSync(out);
+  return child;
 }
 
 /** Namespaces the namespaced examples live in. */
@@ -60,18 +100,25 @@ async function up(components: string[]): Promise<number> {
   const env = await LocalEnv.start({ components, log });
   const stopping = nextSignal();
   const control = await serveControl(env);
+  let operator: ChildProcess | undefined;
   try {
     const vars: Record<string, string> = { ...env.env(), WEIR_LOCAL_ENV: control.url };
     if (env.components.has('kube-apiserver')) {
       log('installing the Weir CRDs');
       kubectl(vars, ['apply', '--server-side', '--field-manager=weir-up', '-f', join(root, 'crds')]);
       kubectl(vars, ['wait', '--for=condition=Established', '--timeout=60s', '-f', join(root, 'crds')]);
+      if (env.components.has('redis') && env.components.has('postgres')) {
+        log('creating the local Region and starting the operator');
+        applyLocalRegion(vars);
+        operator = startOperator(vars, join(env.dir, 'operator.log'));
+      }
       log('applying the examples');
       // Until the Tenant controller creates tenant namespaces, `up` creates the ones the examples use.
       for (const namespace of exampleNamespaces()) {
         kubectl(vars, ['create', 'namespace', namespace, '--dry-run=client', '-o', 'yaml'], (yaml) => kubectl(vars, ['apply', '--server-side', '--field-manager=weir-up', '-f', '-'], undefined, yaml));
       }
       kubectl(vars, ['apply', '--server-side', '--field-manager=weir-up', '-f', join(root, 'examples')]);
+      if (operator) kubectl(vars, ['wait', '--for=condition=Ready', '--timeout=90s', 'tenant/acme']);
     }
     const lines = [
       '',
@@ -84,12 +131,18 @@ async function up(components: string[]): Promise<number> {
     if (vars.KUBECONFIG) {
       lines.push('  kubectl get weir -A                     # every Weir resource', '  kubectl get pipelines -A -o wide', '  kubectl explain pipeline.spec.aggregate.window', '  kubectl describe tenant acme', '');
     }
+    if (operator) lines.push(`The operator runs here too; its log: ${join(env.dir, 'operator.log')}`);
     lines.push(`Logs and data: ${env.dir}`, 'Press Ctrl-C to stop and clean up.', '');
     process.stdout.write(lines.join('\n'));
     const signal = await stopping;
     log(`${signal}: stopping`);
     return 0;
   } finally {
+    if (operator && operator.exitCode === null) {
+      const exited = new Promise((resolve) => operator!.once('exit', resolve));
+      operator.kill('SIGTERM');
+      await exited;
+    }
     await control.close();
     await env.teardown();
     log('stopped; nothing left running');

@@ -12,12 +12,14 @@ import { pino } from 'pino';
 import { RedisTenantStore } from './redis-tenant-store.ts';
 
 const url = process.env.WEIR_REDIS_URL ?? '';
+/** Where tenants connect: the server without the admin's credentials from the URL. */
+const server = url ? { host: new URL(url).hostname, port: Number(new URL(url).port) } : { host: '127.0.0.1', port: 0 };
 const run = randomBytes(3).toString('hex');
 const password = () => randomBytes(24).toString('base64url');
 
 /** A connection logged in as `user`; it never reconnects, so a kicked client stays kicked. */
 async function connectAs(t: TestContext, user: string, pass: string): Promise<Redis> {
-  const client = new Redis(url, { username: user, password: pass, lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const client = new Redis({ ...server, username: user, password: pass, lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
   client.on('error', () => undefined);
   t.after(() => client.disconnect());
   await client.connect();
@@ -27,7 +29,7 @@ async function connectAs(t: TestContext, user: string, pass: string): Promise<Re
 
 /** Whether `user` can log in with `pass`, on a fresh connection. */
 async function canLogIn(user: string, pass: string): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const client = new Redis({ ...server, lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
   client.on('error', () => undefined);
   try {
     await client.connect();
