@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions, type KubernetesObject } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { GROUP, VERSION, weirKinds } from '../crds/index.ts';
+import { reuseConnections } from '../operator/runtime/kube-config.ts';
 
 export const root = join(import.meta.dirname, '..');
 export const FIELD_MANAGER = 'weir-e2e';
@@ -17,7 +18,7 @@ export const FIELD_MANAGER = 'weir-e2e';
 /** Clients for the cluster in KUBECONFIG. */
 export function connect() {
   if (!process.env.KUBECONFIG) throw new Error('KUBECONFIG is not set: run e2e tests with `npm run test:e2e` or give them a cluster');
-  const kc = new KubeConfig();
+  const kc = reuseConnections(new KubeConfig());
   kc.loadFromDefault();
   return { kc, core: kc.makeApiClient(CoreV1Api), custom: kc.makeApiClient(CustomObjectsApi), apiext: kc.makeApiClient(ApiextensionsV1Api) };
 }

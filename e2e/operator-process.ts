@@ -9,11 +9,13 @@ export class OperatorProcess {
   readonly logs: Record<string, unknown>[] = [];
   #child: ChildProcess;
   #exited: Promise<number | null>;
-  healthPort = 0;
+  readonly healthPort: number;
 
-  constructor(identity: string, options: { kubeconfig: string; namespace: string; args?: string[] }) {
+  /** Starts a replica; `healthPort` must be free (see freePort in hack/local-env/ports.ts). */
+  constructor(identity: string, options: { kubeconfig: string; namespace: string; healthPort: number; args?: string[] }) {
     this.identity = identity;
-    const args = [`--identity=${identity}`, '--health-port=0', `--leader-election-namespace=${options.namespace}`, ...(options.args ?? [])];
+    this.healthPort = options.healthPort;
+    const args = [`--identity=${identity}`, `--health-port=${options.healthPort}`, `--leader-election-namespace=${options.namespace}`, ...(options.args ?? [])];
     this.#child = spawn(process.execPath, [join(root, 'operator', 'main.ts'), ...args], {
       env: { ...process.env, KUBECONFIG: options.kubeconfig },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -27,7 +29,6 @@ export class OperatorProcess {
         try {
           const entry = JSON.parse(line) as Record<string, unknown>;
           this.logs.push(entry);
-          if (typeof entry.healthPort === 'number' && entry.healthPort > 0) this.healthPort = entry.healthPort;
           if (process.env.WEIR_E2E_OPERATOR_LOGS) process.stderr.write(`[${identity}] ${line}\n`);
         } catch {
           process.stderr.write(`[${identity}] ${line}\n`);
@@ -51,10 +52,8 @@ export class OperatorProcess {
   async ready(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (this.healthPort) {
-        const ok = await fetch(`http://127.0.0.1:${this.healthPort}/readyz`).then((r) => r.ok, () => false);
-        if (ok) return;
-      }
+      const ok = await fetch(`http://127.0.0.1:${this.healthPort}/readyz`).then((r) => r.ok, () => false);
+      if (ok) return;
       await new Promise((r) => setTimeout(r, 200));
     }
     throw new Error(`operator ${this.identity} was not ready within ${timeoutMs / 1000}s`);

@@ -7,9 +7,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CoordinationV1Api, type V1Secret } from '@kubernetes/client-node';
+import { CoordinationV1Api, PatchStrategy, setHeaderOptions, type V1Secret } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { freePort } from '../hack/local-env/ports.ts';
 import { hasLocalEnv, startComponent, stopComponent, restartComponent } from '../hack/local-env/control-client.ts';
 import { applyWeirObject, connect, deleteWeirObject, ensureNamespace, installCrds, operatorKubeconfig, type Clients } from './cluster.ts';
 import { eventually } from './eventually.ts';
@@ -65,8 +66,8 @@ async function credentials(namespace: string): Promise<Record<string, string>> {
   return Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
 }
 
-function startOperator(identity: string, args: string[] = []): OperatorProcess {
-  const op = new OperatorProcess(identity, { kubeconfig: operatorKube, namespace: PLATFORM, args: [...FAST, ...args] });
+async function startOperator(identity: string, args: string[] = []): Promise<OperatorProcess> {
+  const op = new OperatorProcess(identity, { kubeconfig: operatorKube, namespace: PLATFORM, healthPort: await freePort(), args: [...FAST, ...args] });
   operators.push(op);
   return op;
 }
@@ -108,7 +109,7 @@ after(async () => {
 
 describe('a tenant', () => {
   it('becomes Ready with its namespace, quotas, network policies, RBAC, Redis user and Postgres schema', async () => {
-    startOperator('solo', ['--leader-elect=false']);
+    await startOperator('solo', ['--leader-elect=false']);
     await applyWeirObject(clients.custom, tenant('alpha') as never);
     await applyWeirObject(clients.custom, tenant('beta') as never);
     const alpha = await readyTenant('alpha');
@@ -158,6 +159,24 @@ describe('a tenant', () => {
     } finally {
       await asA.end();
     }
+  });
+
+  it('records a Ready event that kubectl describe shows', async () => {
+    const events = await clients.core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.kind=Tenant,involvedObject.name=alpha' });
+    assert.ok(events.items.some((e) => e.reason === 'Ready' && e.type === 'Normal'), JSON.stringify(events.items.map((e) => e.reason)));
+  });
+
+  it('leaves fields that other managers own alone', async () => {
+    await clients.core.patchNamespace(
+      { name: 'tenant-alpha', body: { metadata: { labels: { 'team.example/cost-center': 'c42' } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await applyWeirObject(clients.custom, tenant('alpha', { displayName: 'Alpha Inc.' }) as never);
+    await readyTenant('alpha');
+    await sleep(4000); // a re-sync has passed
+    const ns = await clients.core.readNamespace({ name: 'tenant-alpha' });
+    assert.equal(ns.metadata?.labels?.['team.example/cost-center'], 'c42');
+    assert.equal(ns.metadata?.labels?.['weir.dev/tenant'], 'alpha');
   });
 
   it('gets a ResourceQuota deleted by hand back within seconds, and follows spec changes', async () => {
@@ -219,7 +238,7 @@ describe('a tenant', () => {
 
 describe('the operator', () => {
   it('converges after being killed in the middle of reconciling', async () => {
-    const first = startOperator('crashy', ['--leader-elect=false']);
+    const first = await startOperator('crashy', ['--leader-elect=false']);
     const names = ['delta', 'epsilon', 'zeta', 'eta', 'kappa', 'lambda', 'mu', 'nu'];
     await Promise.all(names.map((n) => applyWeirObject(clients.custom, tenant(n) as never)));
     await eventually(() => assert.ok(first.logs.some((l) => l.msg === 'starting controllers')), 30_000);
@@ -227,14 +246,14 @@ describe('the operator', () => {
     await first.kill();
     const readyAtCrash = (await Promise.all(names.map(getTenant))).filter((t) => condition(t, 'Ready')?.status === 'True').length;
     assert.ok(readyAtCrash < names.length, 'every tenant was already Ready when the operator was killed: the crash came too late to test anything');
-    startOperator('recovered', ['--leader-elect=false']);
+    await startOperator('recovered', ['--leader-elect=false']);
     for (const n of names) await readyTenant(n, 90_000);
     await operators.pop()!.stop();
   });
 
   it('runs controllers only on the leader, and a replica takes over within about the lease duration when the leader dies', async () => {
-    const one = startOperator('replica-one');
-    const two = startOperator('replica-two');
+    const one = await startOperator('replica-one');
+    const two = await startOperator('replica-two');
     await Promise.all([one.ready(), two.ready()]);
     const leases = clients.kc.makeApiClient(CoordinationV1Api);
     const holder = await eventually(async () => {
@@ -260,5 +279,53 @@ describe('the operator', () => {
     assert.ok(takeover < 4_000 * 3, `takeover took ${takeover} ms with a 4 s lease`);
     await applyWeirObject(clients.custom, tenant('iota') as never);
     await readyTenant('iota');
+    await follower.stop();
+  });
+});
+
+describe('deleting a tenant', () => {
+  it('keeps the Redis user and Postgres schema when the policy is Retain', async () => {
+    const op = await startOperator('deleter', ['--leader-elect=false']);
+    await applyWeirObject(clients.custom, tenant('kept', { deletionPolicy: 'Retain' }) as never);
+    await readyTenant('kept');
+    const c = await credentials('tenant-kept');
+    await deleteWeirObject(clients.custom, tenant('kept'));
+    await eventually(() => assert.rejects(getTenant('kept'), (err: { code?: number }) => err.code === 404), 30_000);
+    const admin = new Redis(env('WEIR_REDIS_URL'));
+    try {
+      assert.notEqual(await admin.call('ACL', 'GETUSER', c['redis-username']!), null, 'the Redis user was removed despite Retain');
+    } finally {
+      admin.disconnect();
+    }
+    await op.stop();
+    operators.splice(operators.indexOf(op), 1);
+  });
+
+  it('waits for an unreachable Postgres, says so in a condition, and lets go when released by annotation', async () => {
+    const op = await startOperator('releaser', ['--leader-elect=false']);
+    await applyWeirObject(clients.custom, tenant('stuck') as never);
+    await readyTenant('stuck');
+    await stopComponent('postgres');
+    try {
+      await deleteWeirObject(clients.custom, tenant('stuck'));
+      const t = await eventually(async () => {
+        const current = await getTenant('stuck');
+        assert.equal(condition(current, 'Ready')?.reason, 'CleanupFailed');
+        return current;
+      }, 30_000);
+      assert.equal(t.status?.phase, 'Terminating');
+      assert.match(condition(t, 'Ready')?.message ?? '', /weir\.dev\/release-finalizer/);
+      await sleep(2000);
+      assert.equal((await getTenant('stuck')).metadata.name, 'stuck', 'the finalizer let go while Postgres was down');
+      await clients.custom.patchClusterCustomObject(
+        { group: 'weir.dev', version: 'v1alpha1', plural: 'tenants', name: 'stuck', body: { metadata: { annotations: { 'weir.dev/release-finalizer': 'true' } } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      await eventually(() => assert.rejects(getTenant('stuck'), (err: { code?: number }) => err.code === 404), 30_000);
+    } finally {
+      await startComponent('postgres');
+    }
+    await op.stop();
+    operators.splice(operators.indexOf(op), 1);
   });
 });

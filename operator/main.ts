@@ -7,7 +7,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { CoreV1Api, CustomObjectsApi, KubeConfig, NetworkingV1Api, RbacAuthorizationV1Api, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, NetworkingV1Api, RbacAuthorizationV1Api, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { GROUP, VERSION } from '../crds/kind-definition.ts';
@@ -17,10 +17,12 @@ import { Controller } from './runtime/controller.ts';
 import { createControllerMetrics } from './runtime/controller-metrics.ts';
 import { EventRecorder } from './runtime/event-recorder.ts';
 import { Informer } from './runtime/informer.ts';
+import { loadKubeConfig } from './runtime/kube-config.ts';
 import { Manager } from './runtime/manager.ts';
+import { projectMetadata } from './runtime/metadata-projection.ts';
 import { createWorkQueueMetrics } from './runtime/work-queue-metrics.ts';
 import { RegionBackends, type RegionObject } from './tenant/region-backends.ts';
-import { TenantReconciler, type TenantObject } from './tenant/reconciler.ts';
+import { HASH_ANNOTATION, TenantReconciler, type TenantObject } from './tenant/reconciler.ts';
 import { MANAGED_BY, TENANT_LABEL } from './tenant/tenant-names.ts';
 
 /** The operator's settings. */
@@ -85,7 +87,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
 }
 
 /** Builds the operator's manager for a cluster. */
-export function buildOperator(config: OperatorConfig, kubeConfig: KubeConfig, log: Logger): Manager {
+export function buildOperator(config: OperatorConfig, kubeConfig: ReturnType<typeof loadKubeConfig>, log: Logger): Manager {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const clock = systemClock;
@@ -95,7 +97,17 @@ export function buildOperator(config: OperatorConfig, kubeConfig: KubeConfig, lo
   const rbac = kubeConfig.makeApiClient(RbacAuthorizationV1Api);
   const managed = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
   const informer = <T extends KubernetesObject>(path: string, list: () => Promise<unknown>, labelSelector?: string) =>
-    new Informer<T>({ kubeConfig, path, list: list as () => Promise<KubernetesListObject<T>>, labelSelector, resyncPeriodMs: config.resyncPeriodMs, clock, log: log.child({ informer: path }) });
+    new Informer<T>({
+      kubeConfig,
+      path,
+      list: list as () => Promise<KubernetesListObject<T>>,
+      labelSelector,
+      resyncPeriodMs: config.resyncPeriodMs,
+      clock,
+      log: log.child({ informer: path }),
+      // Owned objects are the operator's own output: it reads back only their metadata.
+      transform: labelSelector ? projectMetadata<T>([HASH_ANNOTATION]) : undefined,
+    });
 
   const tenants = informer<TenantObject>(`/apis/${GROUP}/${VERSION}/tenants`, () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'tenants' }));
   const regions = informer<KubernetesObject & RegionObject>(`/apis/${GROUP}/${VERSION}/regions`, () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'regions' }));
@@ -115,12 +127,16 @@ export function buildOperator(config: OperatorConfig, kubeConfig: KubeConfig, lo
     applier: new Applier({ kubeConfig, fieldManager: 'weir-operator' }),
     tenants,
     regions,
-    children: { get: (kind, namespace, name) => children[kind]?.get(namespace ? `${namespace}/${name}` : name) },
+    children: {
+      get: (kind, namespace, name) => children[kind]?.get(namespace ? `${namespace}/${name}` : name),
+      remember: (obj) => children[obj.kind ?? '']?.remember(obj),
+    },
     backends,
     events: new EventRecorder({ kubeConfig, component: 'weir-operator', instance: config.identity, clock, log }),
     clock,
     log,
     finalizerTimeoutMs: config.finalizerTimeoutMs,
+    verifyPeriodMs: config.resyncPeriodMs,
   });
   const controller = new Controller({
     name: 'tenant',
@@ -158,8 +174,7 @@ export function buildOperator(config: OperatorConfig, kubeConfig: KubeConfig, lo
 async function main(): Promise<number> {
   const config = loadConfig(process.argv.slice(2), process.env);
   const log = pino({ level: config.logLevel, base: { component: 'weir-operator', identity: config.identity } });
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromDefault();
+  const kubeConfig = loadKubeConfig();
   const manager = buildOperator(config, kubeConfig, log);
   const onSignal = (signal: NodeJS.Signals) => {
     log.info({ signal }, 'shutting down');

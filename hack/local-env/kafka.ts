@@ -92,7 +92,8 @@ export class Kafka implements Component {
     writeFileSync(log4j, LOG4J2);
     this.#jvmEnv = { ...process.env, CLASSPATH: join(this.#ctx.tools.kafkaLibs, '*') };
     const jvmArgs = ['-Xms256m', '-Xmx512m', '-XX:+UseG1GC', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true', `-Dlog4j2.configurationFile=${log4j}`];
-    const clusterId = randomBytes(16).toString('base64url');
+    // An id starting with '-' would be read as an option by the storage tool.
+    const clusterId = 'W' + randomBytes(16).toString('base64url').slice(1);
     const format = spawnSync(this.#ctx.tools.java, [...jvmArgs, 'kafka.tools.StorageTool', 'format', '--cluster-id', clusterId, '--config', config, '--ignore-formatted'], {
       env: this.#jvmEnv,
       encoding: 'utf8',

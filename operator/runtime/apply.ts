@@ -40,30 +40,45 @@ export class Applier {
     }
   }
 
-  /** Server-side applies the status of a Weir object through its status subresource. */
-  async applyStatus(plural: string, obj: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; status: unknown }): Promise<void> {
+  /** Server-side applies the status of a Weir object through its status subresource; resolves with the new resourceVersion. */
+  async applyStatus(plural: string, obj: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; status: unknown }): Promise<string | undefined> {
     const body = { apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace }, status: obj.status };
     const common = { group: GROUP, version: VERSION, plural, name: obj.metadata.name, body, fieldManager: this.fieldManager, force: true };
-    if (obj.metadata.namespace) await this.#custom.patchNamespacedCustomObjectStatus({ ...common, namespace: obj.metadata.namespace }, APPLY);
-    else await this.#custom.patchClusterCustomObjectStatus(common, APPLY);
+    const stored = (obj.metadata.namespace
+      ? await this.#custom.patchNamespacedCustomObjectStatus({ ...common, namespace: obj.metadata.namespace }, APPLY)
+      : await this.#custom.patchClusterCustomObjectStatus(common, APPLY)) as KubernetesObject;
+    return stored.metadata?.resourceVersion;
   }
 
   /**
    * Sets whether this operator's finalizer is on a Weir object. Applying the finalizer
    * list as a set touches only the entry this field manager owns, so finalizers of others
-   * are never lost to a race.
+   * are never lost to a race. Resolves with the new resourceVersion.
    */
-  async setFinalizer(plural: string, obj: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }, finalizer: string, present: boolean): Promise<void> {
+  async setFinalizer(plural: string, obj: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }, finalizer: string, present: boolean): Promise<string | undefined> {
     const body = { apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace, finalizers: present ? [finalizer] : [] } };
     const common = { group: GROUP, version: VERSION, plural, name: obj.metadata.name, body, fieldManager: `${this.fieldManager}-finalizer`, force: true };
     try {
-      if (obj.metadata.namespace) await this.#custom.patchNamespacedCustomObject({ ...common, namespace: obj.metadata.namespace }, APPLY);
-      else await this.#custom.patchClusterCustomObject(common, APPLY);
+      const stored = (obj.metadata.namespace
+        ? await this.#custom.patchNamespacedCustomObject({ ...common, namespace: obj.metadata.namespace }, APPLY)
+        : await this.#custom.patchClusterCustomObject(common, APPLY)) as KubernetesObject;
+      return stored.metadata?.resourceVersion;
     } catch (err) {
       // Removing the finalizer of an object that is already gone is done.
       if (present || statusCode(err) !== 404) throw err;
+      return undefined;
     }
   }
+}
+
+/**
+ * Whether resourceVersion `a` is newer than `b`. Resource versions are opaque to clients,
+ * so this is only ever used to prefer what this process wrote over a lagging cache; when
+ * either is not a number it answers false and the cache wins.
+ */
+export function isNewerVersion(a: string | undefined, b: string | undefined): boolean {
+  if (!a || !b || !/^[0-9]+$/.test(a) || !/^[0-9]+$/.test(b)) return false;
+  return BigInt(a) > BigInt(b);
 }
 
 /** An owner reference that makes `owner` the controller of a child, for garbage collection. */

@@ -54,6 +54,12 @@ export interface InformerOptions<T extends KubernetesObject> {
   log?: Logger;
   /** client-node's `Watch` on `kubeConfig` unless given. */
   watch?: WatchClient;
+  /**
+   * Reshapes every object before it is cached, like client-go's SetTransform: a controller
+   * that needs only part of an object (say metadata) keeps only that part in memory. It
+   * gets list items as the list call returned them and watch objects as raw JSON.
+   */
+  transform?: (obj: T) => T;
 }
 
 /** Counters for tests and metrics. */
@@ -79,6 +85,8 @@ export function keyOf(obj: KubernetesObject): string {
 export class Informer<T extends KubernetesObject> {
   readonly path: string;
   #list: () => Promise<KubernetesListObject<T>>;
+  #transform: (obj: T) => T;
+  #hasTransform: boolean;
   #watch: WatchClient;
   #clock: Clock;
   #log: Logger;
@@ -101,6 +109,8 @@ export class Informer<T extends KubernetesObject> {
   constructor(options: InformerOptions<T>) {
     this.path = options.path;
     this.#list = options.list;
+    this.#transform = options.transform ?? ((obj) => obj);
+    this.#hasTransform = options.transform !== undefined;
     this.#clock = options.clock ?? systemClock;
     this.#log = (options.log ?? pino({ enabled: false })).child({ informer: options.path });
     this.#query = { labelSelector: options.labelSelector, allowWatchBookmarks: options.bookmarks ?? true };
@@ -135,6 +145,19 @@ export class Informer<T extends KubernetesObject> {
   }
 
   /** The cached object under `key` (see {@link keyOf}). */
+  /**
+   * Puts an object this process has just written into the cache if the cache does not
+   * hold it yet, so that a controller does not write it again before the watch catches
+   * up. Emits no event; the watch's own event for the object follows and wins.
+   */
+  remember(obj: T): void {
+    const key = keyOf(obj);
+    if (this.#cache.has(key)) return;
+    const copy = structuredClone(obj);
+    stripManagedFields(copy);
+    this.#cache.set(key, this.#transform(copy));
+  }
+
   get(key: string): T | undefined {
     return this.#cache.get(key);
   }
@@ -197,7 +220,8 @@ export class Informer<T extends KubernetesObject> {
       item.kind ??= kind;
       item.apiVersion ??= list.apiVersion;
       stripManagedFields(item);
-      next.set(keyOf(item), item);
+      const cached = this.#transform(item);
+      next.set(keyOf(cached), cached);
     }
     const previous = this.#cache;
     const changed: [T, T | undefined][] = [];
@@ -275,16 +299,29 @@ export class Informer<T extends KubernetesObject> {
     });
   }
 
+  /**
+   * A watch object as the cache holds it: transformed if a transform is set (which then
+   * sees the raw object: deserializing it first would be wasted on fields it drops),
+   * otherwise deserialized like a typed list's items.
+   */
+  #shape(raw: T): T {
+    if (this.#hasTransform) {
+      stripManagedFields(raw);
+      return this.#transform(raw);
+    }
+    return typed(raw);
+  }
+
   /** Applies one watch event to the cache. */
   #apply(type: string, raw: T): void {
     const resourceVersion = raw.metadata?.resourceVersion;
     if (type === 'ADDED' || type === 'MODIFIED') {
-      const obj = typed(raw);
+      const obj = this.#shape(raw);
       const old = this.#cache.get(keyOf(obj));
       this.#cache.set(keyOf(obj), obj);
       this.#emit(old ? 'update' : 'add', obj, old);
     } else if (type === 'DELETED') {
-      const obj = typed(raw);
+      const obj = this.#shape(raw);
       if (this.#cache.delete(keyOf(obj))) this.#emit('delete', obj);
     }
     // A BOOKMARK only moves the resourceVersion the next watch resumes from.

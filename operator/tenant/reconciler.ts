@@ -8,7 +8,7 @@ import { CoreV1Api, type KubeConfig, type KubernetesObject, type V1Secret } from
 import type { Logger } from 'pino';
 import { API_VERSION } from '../../crds/kind-definition.ts';
 import { tenantDefinition, type TenantSpec, type TenantStatus } from '../../crds/tenant.ts';
-import { controllerReference, statusCode, type Applier } from '../runtime/apply.ts';
+import { controllerReference, isNewerVersion, statusCode, type Applier } from '../runtime/apply.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { setCondition, summarize, type Condition, type ConditionUpdate } from '../runtime/conditions.ts';
 import { errorSummary } from '../runtime/controller.ts';
@@ -40,17 +40,20 @@ export interface TenantReconcilerOptions {
   applier: Applier;
   tenants: { get(key: string): TenantObject | undefined };
   regions: { list(): RegionObject[] };
-  /** Cached children, so that an unchanged object is not written again. */
-  children: { get(kind: string, namespace: string, name: string): KubernetesObject | undefined };
+  /** Cached children, so that an unchanged object is not written again; `remember` adds one just written. */
+  children: { get(kind: string, namespace: string, name: string): KubernetesObject | undefined; remember(obj: KubernetesObject): void };
   backends: RegionBackends;
   events: EventRecorder;
   clock: Clock;
   log: Logger;
   /** How long a deleted Tenant waits for unreachable backends before letting go anyway. */
   finalizerTimeoutMs: number;
+  /** How long backends found in order are trusted before a reconcile checks them again. */
+  verifyPeriodMs: number;
 }
 
-const HASH_ANNOTATION = 'weir.dev/applied-hash';
+/** Hash of what the operator last applied to a child; an equal hash in the cache means nothing to write. */
+export const HASH_ANNOTATION = 'weir.dev/applied-hash';
 
 function hashOf(obj: unknown): string {
   return createHash('sha256').update(JSON.stringify(obj)).digest('base64url').slice(0, 22);
@@ -68,6 +71,10 @@ function decode(secret: V1Secret | undefined, key: string): string | undefined {
 export class TenantReconciler implements Reconciler {
   #o: TenantReconcilerOptions;
   #core: CoreV1Api;
+  /** When each tenant's backends were last found in order, and with which inputs. */
+  #verified = new Map<string, { fingerprint: string; at: number }>();
+  /** What this operator last wrote to each Tenant, and the resourceVersion that made. */
+  #written = new Map<string, { resourceVersion: string | undefined; status?: TenantStatus; finalizer?: boolean }>();
 
   constructor(options: TenantReconcilerOptions) {
     this.#o = options;
@@ -75,32 +82,30 @@ export class TenantReconciler implements Reconciler {
   }
 
   async reconcile(request: ReconcileRequest): Promise<ReconcileResult | void> {
-    const tenant = this.#o.tenants.get(request.key);
-    if (!tenant) return;
+    const cached = this.#o.tenants.get(request.key);
+    if (!cached) return;
+    const tenant = this.#freshest(cached);
     if (tenant.metadata?.deletionTimestamp) return this.#finalize(tenant);
-    if (!tenant.metadata?.finalizers?.includes(TENANT_FINALIZER)) await this.#o.applier.setFinalizer(tenantDefinition.plural, this.#ref(tenant), TENANT_FINALIZER, true);
+    // The finalizer must be in place before anything outside Kubernetes is created; the
+    // Kubernetes children need none (the garbage collector follows owner references).
+    const finalizer = tenant.metadata?.finalizers?.includes(TENANT_FINALIZER)
+      ? Promise.resolve()
+      : this.#o.applier.setFinalizer(tenantDefinition.plural, this.#ref(tenant), TENANT_FINALIZER, true).then((rv) => this.#noteWritten(tenant.metadata!.name!, rv, { finalizer: true }));
 
     const name = tenant.metadata!.name!;
     const namespace = tenantNamespace(name, tenant.spec);
     const input: TenantInput = { name, spec: tenant.spec, ownerReference: controllerReference(tenant) };
-    const parts: ConditionUpdate[] = [];
-
-    parts.push(await this.#part('NamespaceReady', 'namespace', [desiredNamespace(input, namespace)]));
-    parts.push(await this.#part('QuotasReady', 'quotas', [desiredResourceQuota(input, namespace), desiredLimitRange(input, namespace)]));
-    parts.push(await this.#part('NetworkReady', 'network policies', desiredNetworkPolicies(input, namespace)));
-    parts.push(await this.#part('RbacReady', 'owner RBAC', [desiredOwnerRole(input, namespace), desiredOwnerRoleBinding(input, namespace)]));
-
-    const region = chooseRegion(this.#o.regions.list(), tenant.spec.regions);
     const status: TenantStatus = { ...tenant.status, namespace, topicPrefix: topicPrefix(namespace), credentialsSecret: CREDENTIALS_SECRET };
-    if (!region) {
-      const message = tenant.spec.regions?.length ? `Region ${tenant.spec.regions[0]} does not exist` : 'no Region is marked default and the tenant names none';
-      parts.push({ type: 'RedisReady', status: 'False', reason: Reason.NoRegion, message }, { type: 'PostgresReady', status: 'False', reason: Reason.NoRegion, message });
-    } else if (parts[0]!.status === 'True') {
-      parts.push(...(await this.#backendParts(tenant, namespace, region, status)));
-    } else {
-      const message = 'waiting for the namespace';
-      parts.push({ type: 'RedisReady', status: 'Unknown', reason: Reason.ApplyFailed, message }, { type: 'PostgresReady', status: 'Unknown', reason: Reason.ApplyFailed, message });
-    }
+    const [namespacePart] = await Promise.all([this.#part('NamespaceReady', 'namespace', [desiredNamespace(input, namespace)]), finalizer]);
+    const region = chooseRegion(this.#o.regions.list(), tenant.spec.regions);
+    // Everything else lives in the namespace but is independent: write it all at once.
+    const [quotas, network, rbac, backends] = await Promise.all([
+      this.#part('QuotasReady', 'quotas', [desiredResourceQuota(input, namespace), desiredLimitRange(input, namespace)]),
+      this.#part('NetworkReady', 'network policies', desiredNetworkPolicies(input, namespace)),
+      this.#part('RbacReady', 'owner RBAC', [desiredOwnerRole(input, namespace), desiredOwnerRoleBinding(input, namespace)]),
+      this.#backendsOf(tenant, namespace, namespacePart, region, status),
+    ]);
+    const parts: ConditionUpdate[] = [namespacePart, quotas, network, rbac, ...backends];
 
     const ready = summarize(parts, Reason.Ready, `namespace ${namespace} and all its parts are ready`);
     await this.#writeStatus(tenant, status, [...parts, ready]);
@@ -110,24 +115,64 @@ export class TenantReconciler implements Reconciler {
     }
   }
 
+  /**
+   * The cached Tenant, with the status and finalizer this operator wrote since if the cache
+   * has not caught up yet: reconciling from a stale status would write it all again.
+   */
+  #freshest(cached: TenantObject): TenantObject {
+    const written = this.#written.get(cached.metadata!.name!);
+    if (!written || !isNewerVersion(written.resourceVersion, cached.metadata?.resourceVersion)) return cached;
+    const finalizers = cached.metadata?.finalizers ?? [];
+    return {
+      ...cached,
+      metadata: { ...cached.metadata, finalizers: written.finalizer && !finalizers.includes(TENANT_FINALIZER) ? [...finalizers, TENANT_FINALIZER] : finalizers },
+      status: written.status ?? cached.status,
+    };
+  }
+
+  #noteWritten(name: string, resourceVersion: string | undefined, change: { status?: TenantStatus; finalizer?: boolean }): void {
+    const previous = this.#written.get(name);
+    this.#written.set(name, { ...previous, ...change, resourceVersion });
+  }
+
   #ref(tenant: TenantObject) {
     return { apiVersion: API_VERSION, kind: tenantDefinition.kind, metadata: { name: tenant.metadata!.name! } };
   }
 
-  /** Applies objects unless the cache shows them unchanged since this operator last applied them. */
+  /** Applies objects, all at once, unless the cache shows them unchanged since this operator last applied them. */
   async #part(type: string, what: string, objects: KubernetesObject[]): Promise<ConditionUpdate> {
     try {
-      for (const obj of objects) {
-        const hash = hashOf(obj);
-        const cached = this.#o.children.get(obj.kind!, obj.metadata?.namespace ?? '', obj.metadata!.name!);
-        if (cached?.metadata?.annotations?.[HASH_ANNOTATION] === hash) continue;
-        obj.metadata!.annotations = { ...obj.metadata!.annotations, [HASH_ANNOTATION]: hash };
-        await this.#o.applier.apply(obj);
-      }
+      await Promise.all(
+        objects.map(async (obj) => {
+          const hash = hashOf(obj);
+          const cached = this.#o.children.get(obj.kind!, obj.metadata?.namespace ?? '', obj.metadata!.name!);
+          if (cached?.metadata?.annotations?.[HASH_ANNOTATION] === hash) return;
+          obj.metadata!.annotations = { ...obj.metadata!.annotations, [HASH_ANNOTATION]: hash };
+          this.#o.children.remember(await this.#o.applier.apply(obj));
+        }),
+      );
       return { type, status: 'True', reason: Reason.Created, message: `${what} in place` };
     } catch (err) {
       return { type, status: 'False', reason: Reason.ApplyFailed, message: `applying ${what} failed: ${errorSummary(err)}` };
     }
+  }
+
+  async #backendsOf(tenant: TenantObject, namespace: string, namespacePart: ConditionUpdate, region: RegionObject | undefined, status: TenantStatus): Promise<ConditionUpdate[]> {
+    if (!region) {
+      const message = tenant.spec.regions?.length ? `Region ${tenant.spec.regions[0]} does not exist` : 'no Region is marked default and the tenant names none';
+      return [
+        { type: 'RedisReady', status: 'False', reason: Reason.NoRegion, message },
+        { type: 'PostgresReady', status: 'False', reason: Reason.NoRegion, message },
+      ];
+    }
+    if (namespacePart.status !== 'True') {
+      const message = 'waiting for the namespace';
+      return [
+        { type: 'RedisReady', status: 'Unknown', reason: Reason.ApplyFailed, message },
+        { type: 'PostgresReady', status: 'Unknown', reason: Reason.ApplyFailed, message },
+      ];
+    }
+    return this.#backendParts(tenant, namespace, region, status);
   }
 
   async #backendParts(tenant: TenantObject, namespace: string, region: RegionObject, status: TenantStatus): Promise<ConditionUpdate[]> {
@@ -143,12 +188,29 @@ export class TenantReconciler implements Reconciler {
         { type: 'PostgresReady', status: 'False', reason, message },
       ];
     }
-    const existing = await this.#core.readNamespacedSecret({ namespace, name: CREDENTIALS_SECRET }).catch((err: unknown) => {
-      if (statusCode(err) === 404) return undefined;
-      throw err;
-    });
+    // The cache is enough to reuse passwords; a miss is checked with the API server, since
+    // a Secret written moments ago may not be cached yet and new passwords would rotate.
+    // A tenant whose status never named the Secret has none yet: no need to ask.
+    const cached = this.#o.children.get('Secret', namespace, CREDENTIALS_SECRET) as V1Secret | undefined;
+    const existing =
+      cached ??
+      (tenant.status?.credentialsSecret === undefined
+        ? undefined
+        : await this.#core.readNamespacedSecret({ namespace, name: CREDENTIALS_SECRET }).catch((err: unknown) => {
+            if (statusCode(err) === 404) return undefined;
+            throw err;
+          }));
     const redisPassword = decode(existing, 'redis-password') ?? password();
     const postgresPassword = decode(existing, 'postgres-password') ?? password();
+
+    // Backends were checked recently with the same inputs and were fine: skip the round
+    // trips. A re-sync after verifyPeriodMs checks them again, which repairs drift there.
+    const fingerprint = hashOf([backends.region, backends.redisEndpoint, backends.postgresEndpoint, redisPassword, postgresPassword]);
+    const verified = this.#verified.get(name);
+    const wasFine = ['RedisReady', 'PostgresReady'].every((t) => tenant.status?.conditions?.some((c) => c.type === t && c.status === 'True'));
+    if (wasFine && verified?.fingerprint === fingerprint && this.#o.clock.now() - verified.at < this.#o.verifyPeriodMs) {
+      return tenant.status!.conditions!.filter((c) => c.type === 'RedisReady' || c.type === 'PostgresReady').map(({ type, status: s, reason, message }) => ({ type, status: s, reason: reason ?? Reason.Created, message: message ?? '' }));
+    }
 
     const [redis, postgres] = await Promise.allSettled([
       backends.redis.ensureUser({ tenant: name, password: redisPassword }),
@@ -187,7 +249,9 @@ export class TenantReconciler implements Reconciler {
       stringData: data,
     };
     const unchanged = existing && Object.entries(data).every(([k, v]) => decode(existing, k) === v);
-    if (!unchanged) await this.#o.applier.apply(secret);
+    if (!unchanged) this.#o.children.remember(await this.#o.applier.apply(secret));
+    if (parts.every((p) => p.status === 'True')) this.#verified.set(name, { fingerprint, at: this.#o.clock.now() });
+    else this.#verified.delete(name);
     return parts;
   }
 
@@ -203,7 +267,8 @@ export class TenantReconciler implements Reconciler {
     if (JSON.stringify(next) === JSON.stringify(tenant.status)) return;
     if (ready.status === 'True' && !wasReady) void this.#o.events.record(tenant, 'Normal', 'Ready', ready.message);
     if (ready.status !== 'True' && wasReady) void this.#o.events.record(tenant, 'Warning', ready.reason, ready.message);
-    await this.#o.applier.applyStatus(tenantDefinition.plural, { ...this.#ref(tenant), status: next });
+    const rv = await this.#o.applier.applyStatus(tenantDefinition.plural, { ...this.#ref(tenant), status: next });
+    this.#noteWritten(tenant.metadata!.name!, rv, { status: next });
   }
 
   /** Removes the backend users unless the policy is Retain, then lets the Tenant go. */
@@ -230,6 +295,8 @@ export class TenantReconciler implements Reconciler {
       void this.#o.events.record(tenant, 'Warning', 'CleanupAbandoned', released ? `finalizer released by ${RELEASE_ANNOTATION}; backend users may remain` : 'backends unreachable past the finalizer timeout; backend users may remain');
     }
     await this.#o.applier.setFinalizer(tenantDefinition.plural, this.#ref(tenant), TENANT_FINALIZER, false);
+    this.#verified.delete(name);
+    this.#written.delete(name);
     this.#o.log.info({ tenant: name, policy: tenant.spec.deletionPolicy }, 'tenant finalized');
   }
 }

@@ -32,6 +32,9 @@ interface Entry {
   backends: Backends;
 }
 
+/** How long admin credentials read from a Secret are used before the Secret is read again. */
+const CREDENTIALS_TTL_MS = 30_000;
+
 function decode(secret: V1Secret, key: string): string | undefined {
   const value = secret.data?.[key];
   return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
@@ -52,16 +55,23 @@ export class RegionBackends {
   #core: CoreV1Api;
   #log: Logger;
   #entries = new Map<string, Entry>();
+  #credentialsCache = new Map<string, { at: number; value: { username?: string; password?: string; version: string } }>();
 
   constructor(options: { kubeConfig: KubeConfig; log: Logger }) {
     this.#core = options.kubeConfig.makeApiClient(CoreV1Api);
     this.#log = options.log;
   }
 
+  /** Admin credentials from a Secret, read at most every CREDENTIALS_TTL_MS so that rotation is picked up without a read per reconcile. */
   async #credentials(ref: { namespace: string; name: string } | undefined): Promise<{ username?: string; password?: string; version: string }> {
     if (!ref) return { version: '' };
+    const key = `${ref.namespace}/${ref.name}`;
+    const cached = this.#credentialsCache.get(key);
+    if (cached && Date.now() - cached.at < CREDENTIALS_TTL_MS) return cached.value;
     const secret = await this.#core.readNamespacedSecret({ namespace: ref.namespace, name: ref.name });
-    return { username: decode(secret, 'username'), password: decode(secret, 'password'), version: secret.metadata?.resourceVersion ?? '' };
+    const value = { username: decode(secret, 'username'), password: decode(secret, 'password'), version: secret.metadata?.resourceVersion ?? '' };
+    this.#credentialsCache.set(key, { at: Date.now(), value });
+    return value;
   }
 
   /** Clients for the Region's backends; throws TerminalError for what Weir cannot drive yet. */

@@ -1,0 +1,116 @@
+/**
+ * The one interface through which the Pipeline controller manages Kafka topics, and the
+ * pure decision of what to change on a topic. Implementations (kafkajs today, another
+ * client if the benchmark says so) only carry out what {@link planTopicChanges} decided,
+ * so the rules about what Weir may change on a topic live here, in one place, tested
+ * without a broker.
+ */
+
+/** A topic as the Pipeline asks for it. */
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+  replicationFactor: number;
+  /**
+   * Topic-level configs Weir manages, such as `retention.ms` and `cleanup.policy`, in the
+   * canonical form the broker reports them in (`compact,delete`, not `compact, delete`):
+   * values are compared as strings.
+   */
+  config: Record<string, string>;
+}
+
+/** A topic as Kafka has it. */
+export interface TopicState {
+  name: string;
+  /** Kafka's id of the topic; undefined when the client cannot read it. */
+  topicId?: string;
+  partitions: number;
+  /** Replicas per partition (the largest, while a reassignment leaves them uneven). */
+  replicationFactor: number;
+  /** Only the configs set on the topic itself: broker and built-in defaults are left out. */
+  config: Record<string, string>;
+}
+
+/** Manages topics on one Kafka cluster. Every method is safe to repeat. */
+export interface TopicAdmin {
+  /** The topics that exist among `names`; missing ones are absent from the map. */
+  describe(names: string[]): Promise<Map<string, TopicState>>;
+  /** Creates the topics; one that already exists is left as it is and is not an error. */
+  create(specs: TopicSpec[]): Promise<void>;
+  /** Grows the topic to `total` partitions; a topic that already has them is not an error. */
+  increasePartitions(name: string, total: number): Promise<void>;
+  /** Sets exactly these configs on the topic, leaving its other configs as they are. */
+  alterConfig(name: string, config: Record<string, string>): Promise<void>;
+  /** Deletes the topics; missing ones are not an error. */
+  deleteTopics(names: string[]): Promise<void>;
+  /** Round-trip time of a metadata request, in milliseconds. */
+  ping(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Condition reasons for topic changes Weir reports instead of making. */
+export const UnsupportedTopicChange = {
+  /** Kafka cannot remove partitions from a topic. */
+  PartitionsDecrease: 'PartitionsDecrease',
+  /** Changing replicas needs a partition reassignment, which Weir leaves to the Kafka operator. */
+  ReplicationFactorChange: 'ReplicationFactorChange',
+} as const;
+
+/** What to do to make a topic match its spec. */
+export type TopicPlan =
+  | { action: 'create' }
+  | { action: 'update'; increasePartitionsTo?: number; setConfig?: Record<string, string> }
+  | { action: 'none' }
+  | { action: 'unsupported'; reason: (typeof UnsupportedTopicChange)[keyof typeof UnsupportedTopicChange]; message: string };
+
+/**
+ * Decides how to bring `current` to `desired`. Partitions only grow; a replication factor
+ * change or a partition decrease is reported and nothing is changed, so that the user sees
+ * the conflict instead of a half-applied spec. Every desired config whose value differs or
+ * is missing is set back to the desired value; configs the spec does not mention are left
+ * alone, as someone may have set them on purpose.
+ */
+export function planTopicChanges(desired: TopicSpec, current: TopicState | undefined): TopicPlan {
+  if (current === undefined) return { action: 'create' };
+  if (current.name !== desired.name) throw new TypeError(`cannot plan topic ${desired.name} from the state of topic ${current.name}`);
+  // Reported before a partition decrease: that one the user can fix by raising
+  // spec.partitions, this one not (the field is immutable), so it is the one to hear about.
+  if (current.replicationFactor !== desired.replicationFactor) {
+    return {
+      action: 'unsupported',
+      reason: UnsupportedTopicChange.ReplicationFactorChange,
+      message: `topic ${desired.name} has replication factor ${current.replicationFactor}, the spec asks for ${desired.replicationFactor}: Weir does not reassign replicas`,
+    };
+  }
+  if (current.partitions > desired.partitions) {
+    return {
+      action: 'unsupported',
+      reason: UnsupportedTopicChange.PartitionsDecrease,
+      message: `topic ${desired.name} has ${current.partitions} partitions, the spec asks for ${desired.partitions}: Kafka cannot remove partitions`,
+    };
+  }
+  const plan: { action: 'update'; increasePartitionsTo?: number; setConfig?: Record<string, string> } = { action: 'update' };
+  if (current.partitions < desired.partitions) plan.increasePartitionsTo = desired.partitions;
+  const drifted = Object.entries(desired.config).filter(([key, value]) => current.config[key] !== value);
+  if (drifted.length > 0) plan.setConfig = Object.fromEntries(drifted);
+  return plan.increasePartitionsTo === undefined && plan.setConfig === undefined ? { action: 'none' } : plan;
+}
+
+/** Kafka could not be reached (refused, closed or silent connections); a later retry may succeed. */
+export class KafkaUnreachableError extends Error {
+  override name = 'KafkaUnreachableError';
+  readonly code = 'KafkaUnreachable';
+}
+
+/** Kafka refused an operation on a topic; `code` is the protocol's error name, such as INVALID_CONFIG. */
+export class TopicAdminError extends Error {
+  override name = 'TopicAdminError';
+  readonly code: string;
+  readonly topic: string;
+
+  constructor(message: string, options: { code: string; topic: string; cause?: unknown }) {
+    super(message, { cause: options.cause });
+    this.code = options.code;
+    this.topic = options.topic;
+  }
+}
