@@ -10,31 +10,20 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CoordinationV1Api, PatchStrategy, setHeaderOptions, type V1Secret } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { freePort } from '../hack/local-env/ports.ts';
 import { hasLocalEnv, startComponent, stopComponent, restartComponent } from '../hack/local-env/control-client.ts';
-import { applyWeirObject, connect, deleteWeirObject, ensureNamespace, installCrds, operatorKubeconfig, type Clients } from './cluster.ts';
+import { applyWeirObject, deleteWeirObject, type Clients } from './cluster.ts';
 import { eventually } from './eventually.ts';
-import { OperatorProcess } from './operator-process.ts';
-
-const REGION = 'e2e-local';
-const FAST = ['--resync-period=3', '--lease-duration=4', '--renew-deadline=3', '--retry-period=1'];
+import type { OperatorProcess } from './operator-process.ts';
+import { env, PLATFORM, REGION, setUpPlatform, startOperator as startPlatformOperator } from './platform.ts';
 
 interface TenantView {
   metadata: { name: string; finalizers?: string[] };
   status?: { phase?: string; namespace?: string; conditions?: { type: string; status: string; reason?: string; message?: string }[] };
 }
 
-const PLATFORM = 'weir-system';
-
 let clients: Clients;
 let operatorKube: string;
 const operators: OperatorProcess[] = [];
-
-function env(name: string): string {
-  const value = process.env[name];
-  assert.ok(value, `${name} is not set`);
-  return value;
-}
 
 function tenant(name: string, extra: Record<string, unknown> = {}) {
   return {
@@ -67,40 +56,14 @@ async function credentials(namespace: string): Promise<Record<string, string>> {
 }
 
 async function startOperator(identity: string, args: string[] = []): Promise<OperatorProcess> {
-  const op = new OperatorProcess(identity, { kubeconfig: operatorKube, namespace: PLATFORM, healthPort: await freePort(), args: [...FAST, ...args] });
+  const op = await startPlatformOperator(operatorKube, identity, args);
   operators.push(op);
   return op;
 }
 
 before(async () => {
   assert.ok(hasLocalEnv(), 'the tenant e2e tests need the local environment for Redis and Postgres');
-  clients = connect();
-  await installCrds(clients);
-  await ensureNamespace(clients.core, PLATFORM);
-  // The operator runs as the chart's service account: the tests prove its RBAC suffices.
-  operatorKube = await operatorKubeconfig(clients, PLATFORM);
-  const pgUrl = new URL(env('WEIR_POSTGRES_URL'));
-  await clients.core.deleteNamespacedSecret({ namespace: 'weir-system', name: 'e2e-postgres-admin' }).catch(() => undefined);
-  await clients.core.createNamespacedSecret({
-    namespace: 'weir-system',
-    body: { metadata: { name: 'e2e-postgres-admin' }, stringData: { username: decodeURIComponent(pgUrl.username), password: decodeURIComponent(pgUrl.password) } },
-  });
-  const redisUrl = new URL(env('WEIR_REDIS_URL'));
-  await clients.core.deleteNamespacedSecret({ namespace: PLATFORM, name: 'e2e-redis-admin' }).catch(() => undefined);
-  await clients.core.createNamespacedSecret({
-    namespace: PLATFORM,
-    body: { metadata: { name: 'e2e-redis-admin' }, stringData: { username: decodeURIComponent(redisUrl.username) || 'default', password: decodeURIComponent(redisUrl.password) } },
-  });
-  await applyWeirObject(clients.custom, {
-    apiVersion: 'weir.dev/v1alpha1',
-    kind: 'Region',
-    metadata: { name: REGION },
-    spec: {
-      kafka: { bootstrapServers: [env('WEIR_KAFKA_BROKERS')] },
-      redis: { endpoints: [redisUrl.host], adminCredentialsSecretRef: { namespace: PLATFORM, name: 'e2e-redis-admin' } },
-      postgres: { primary: pgUrl.host, database: 'postgres', adminCredentialsSecretRef: { namespace: 'weir-system', name: 'e2e-postgres-admin' } },
-    },
-  } as never);
+  ({ clients, operatorKube } = await setUpPlatform());
 });
 
 after(async () => {

@@ -7,7 +7,17 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { CoreV1Api, CustomObjectsApi, NetworkingV1Api, RbacAuthorizationV1Api, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  AppsV1Api,
+  AutoscalingV2Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  NetworkingV1Api,
+  PolicyV1Api,
+  RbacAuthorizationV1Api,
+  type KubernetesListObject,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { GROUP, VERSION } from '../crds/kind-definition.ts';
@@ -23,7 +33,9 @@ import { projectMetadata } from './runtime/metadata-projection.ts';
 import { createWorkQueueMetrics } from './runtime/work-queue-metrics.ts';
 import { RegionBackends, type RegionObject } from './tenant/region-backends.ts';
 import { HASH_ANNOTATION, TenantReconciler, type TenantObject } from './tenant/reconciler.ts';
-import { MANAGED_BY, TENANT_LABEL } from './tenant/tenant-names.ts';
+import { MANAGED_BY, TENANT_LABEL, tenantNamespace } from './tenant/tenant-names.ts';
+import { KafkaAdmins, PipelineReconciler, type PipelineObject } from './pipeline/reconciler.ts';
+import { keyOf } from './runtime/reconcile.ts';
 
 /** The operator's settings. */
 export interface OperatorConfig {
@@ -39,6 +51,7 @@ export interface OperatorConfig {
   leaseDurationMs: number;
   renewDeadlineMs: number;
   retryPeriodMs: number;
+  processorImage: string;
 }
 
 /** Reads flags and WEIR_* variables; unknown flags and bad numbers are errors that name the flag. */
@@ -58,6 +71,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
       'lease-duration': { type: 'string' },
       'renew-deadline': { type: 'string' },
       'retry-period': { type: 'string' },
+      'processor-image': { type: 'string' },
     },
   });
   const pick = (flag: keyof typeof values, variable: string, fallback: string): string => values[flag] ?? env[variable] ?? fallback;
@@ -83,6 +97,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
     leaseDurationMs: seconds('lease-duration', 'WEIR_LEASE_DURATION_SECONDS', '15'),
     renewDeadlineMs: seconds('renew-deadline', 'WEIR_RENEW_DEADLINE_SECONDS', '10'),
     retryPeriodMs: seconds('retry-period', 'WEIR_RETRY_PERIOD_SECONDS', '2'),
+    processorImage: pick('processor-image', 'WEIR_PROCESSOR_IMAGE', 'ghcr.io/weir-dev/weir:0.1.0'),
   };
 }
 
@@ -95,6 +110,9 @@ export function buildOperator(config: OperatorConfig, kubeConfig: ReturnType<typ
   const custom = kubeConfig.makeApiClient(CustomObjectsApi);
   const networking = kubeConfig.makeApiClient(NetworkingV1Api);
   const rbac = kubeConfig.makeApiClient(RbacAuthorizationV1Api);
+  const apps = kubeConfig.makeApiClient(AppsV1Api);
+  const autoscaling = kubeConfig.makeApiClient(AutoscalingV2Api);
+  const policy = kubeConfig.makeApiClient(PolicyV1Api);
   const managed = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
   const informer = <T extends KubernetesObject>(path: string, list: () => Promise<unknown>, labelSelector?: string) =>
     new Informer<T>({
@@ -119,33 +137,43 @@ export function buildOperator(config: OperatorConfig, kubeConfig: ReturnType<typ
     Role: informer('/apis/rbac.authorization.k8s.io/v1/roles', () => rbac.listRoleForAllNamespaces({ labelSelector: managed }), managed),
     RoleBinding: informer('/apis/rbac.authorization.k8s.io/v1/rolebindings', () => rbac.listRoleBindingForAllNamespaces({ labelSelector: managed }), managed),
     Secret: informer('/api/v1/secrets', () => core.listSecretForAllNamespaces({ labelSelector: managed }), managed),
+    ConfigMap: informer('/api/v1/configmaps', () => core.listConfigMapForAllNamespaces({ labelSelector: managed }), managed),
+    Service: informer('/api/v1/services', () => core.listServiceForAllNamespaces({ labelSelector: managed }), managed),
+    Deployment: informer('/apis/apps/v1/deployments', () => apps.listDeploymentForAllNamespaces({ labelSelector: managed }), managed),
+    HorizontalPodAutoscaler: informer('/apis/autoscaling/v2/horizontalpodautoscalers', () => autoscaling.listHorizontalPodAutoscalerForAllNamespaces({ labelSelector: managed }), managed),
+    PodDisruptionBudget: informer('/apis/policy/v1/poddisruptionbudgets', () => policy.listPodDisruptionBudgetForAllNamespaces({ labelSelector: managed }), managed),
+  };
+  const pipelines = informer<PipelineObject>(`/apis/${GROUP}/${VERSION}/pipelines`, () => custom.listCustomObjectForAllNamespaces({ group: GROUP, version: VERSION, resourcePlural: 'pipelines' }));
+  const childCache = {
+    get: (kind: string, namespace: string, name: string) => children[kind]?.get(namespace ? `${namespace}/${name}` : name),
+    remember: (obj: KubernetesObject) => children[obj.kind ?? '']?.remember(obj),
   };
 
   const backends = new RegionBackends({ kubeConfig, log });
+  const events = new EventRecorder({ kubeConfig, component: 'weir-operator', instance: config.identity, clock, log });
   const reconciler = new TenantReconciler({
     kubeConfig,
     applier: new Applier({ kubeConfig, fieldManager: 'weir-operator' }),
     tenants,
     regions,
-    children: {
-      get: (kind, namespace, name) => children[kind]?.get(namespace ? `${namespace}/${name}` : name),
-      remember: (obj) => children[obj.kind ?? '']?.remember(obj),
-    },
+    children: childCache,
     backends,
-    events: new EventRecorder({ kubeConfig, component: 'weir-operator', instance: config.identity, clock, log }),
+    events,
     clock,
     log,
     finalizerTimeoutMs: config.finalizerTimeoutMs,
     verifyPeriodMs: config.resyncPeriodMs,
   });
+  const controllerMetrics = createControllerMetrics(registry);
+  const queueMetrics = createWorkQueueMetrics(registry);
   const controller = new Controller({
     name: 'tenant',
     reconciler,
     concurrency: config.concurrency,
     clock,
     log,
-    metrics: createControllerMetrics(registry),
-    queueMetrics: createWorkQueueMetrics(registry),
+    metrics: controllerMetrics,
+    queueMetrics,
   })
     .watchPrimary(tenants)
     .watch(regions, () => tenants.list().map((t) => t.metadata!.name!));
@@ -153,6 +181,38 @@ export function buildOperator(config: OperatorConfig, kubeConfig: ReturnType<typ
     controller.watch(child, (obj) => {
       const tenant = obj.metadata?.labels?.[TENANT_LABEL];
       return tenant ? [tenant] : [];
+    });
+  }
+
+  const kafka = new KafkaAdmins(log);
+  const pipelineController = new Controller({
+    name: 'pipeline',
+    reconciler: new PipelineReconciler({
+      applier: new Applier({ kubeConfig, fieldManager: 'weir-operator' }),
+      pipelines,
+      tenants,
+      regions,
+      children: childCache,
+      kafka,
+      events,
+      clock,
+      log,
+      processorImage: config.processorImage,
+      finalizerTimeoutMs: config.finalizerTimeoutMs,
+    }),
+    concurrency: config.concurrency,
+    clock,
+    log,
+    metrics: controllerMetrics,
+    queueMetrics,
+  })
+    .watchPrimary(pipelines)
+    .watch(tenants, (t) => pipelines.list().filter((p) => p.metadata?.namespace === tenantNamespace(t.metadata!.name!, t.spec)).map((p) => keyOf(p)))
+    .watch(regions, () => pipelines.list().map((p) => keyOf(p)));
+  for (const child of Object.values(children)) {
+    pipelineController.watch(child, (obj) => {
+      const pipeline = obj.metadata?.labels?.['weir.dev/pipeline'];
+      return pipeline && obj.metadata?.namespace ? [`${obj.metadata.namespace}/${pipeline}`] : [];
     });
   }
 
@@ -165,9 +225,12 @@ export function buildOperator(config: OperatorConfig, kubeConfig: ReturnType<typ
     leaderElection: config.leaderElect
       ? { namespace: config.leaderElectionNamespace, name: config.leaderElectionId, identity: config.identity, leaseDurationMs: config.leaseDurationMs, renewDeadlineMs: config.renewDeadlineMs, retryPeriodMs: config.retryPeriodMs }
       : undefined,
-    informers: [tenants, regions, ...Object.values(children)],
-    controllers: [controller],
-    onShutdown: () => backends.close(),
+    informers: [tenants, regions, pipelines, ...Object.values(children)],
+    controllers: [controller, pipelineController],
+    onShutdown: async () => {
+      await backends.close();
+      await kafka.close();
+    },
   });
 }
 

@@ -82,6 +82,8 @@ export class KubeControllerManager extends KubeController {
       `--root-ca-file=${this.apiserver.caFile}`,
       '--use-service-account-credentials=false',
       '--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-route',
+      // A new tenant's ResourceQuota is counted, and CRDs become countable, within seconds.
+      '--resource-quota-sync-period=5s',
     ];
   }
 }

@@ -1,7 +1,8 @@
 /**
  * What a controller keeps in its cache of objects it owns: identity, labels, the few
- * annotations it reads, owner references and, for Secrets, the data. Everything else of a
- * child is the controller's own output and is not read back, so it need not be held.
+ * annotations it reads, owner references, and the little it reads back — a Secret's data,
+ * a Deployment's replica count and availability, whether a ResourceQuota has been counted. Everything else of a child is the
+ * controller's own output and is not read back, so it need not be held.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 
@@ -10,7 +11,7 @@ export function projectMetadata<T extends KubernetesObject>(keepAnnotations: rea
   return (obj) => {
     const m = obj.metadata ?? {};
     const annotations = Object.fromEntries(keepAnnotations.filter((a) => m.annotations?.[a] !== undefined).map((a) => [a, m.annotations![a]!]));
-    const projected: KubernetesObject & { data?: unknown } = {
+    const projected: KubernetesObject & { data?: unknown; spec?: unknown; status?: unknown } = {
       apiVersion: obj.apiVersion,
       kind: obj.kind,
       metadata: {
@@ -25,6 +26,12 @@ export function projectMetadata<T extends KubernetesObject>(keepAnnotations: rea
       },
     };
     if (obj.kind === 'Secret') projected.data = (obj as { data?: unknown }).data;
+    if (obj.kind === 'ResourceQuota') projected.status = { hard: (obj as { status?: { hard?: unknown } }).status?.hard };
+    if (obj.kind === 'Deployment') {
+      const d = obj as { spec?: { replicas?: number }; status?: { availableReplicas?: number; readyReplicas?: number } };
+      projected.spec = { replicas: d.spec?.replicas };
+      projected.status = { availableReplicas: d.status?.availableReplicas, readyReplicas: d.status?.readyReplicas };
+    }
     return projected as T;
   };
 }

@@ -33,7 +33,17 @@ export const Reason = {
   BackendUnreachable: 'BackendUnreachable',
   NotSupported: 'NotSupported',
   CleanupFailed: 'CleanupFailed',
+  QuotaPending: 'QuotaPending',
 } as const;
+
+/**
+ * Until the quota controller has counted a new ResourceQuota, the API server refuses to
+ * create what it limits (Pipelines among them): the tenant is not ready before that.
+ */
+function quotaCounted(part: ConditionUpdate, desired: Record<string, string>, quota: (KubernetesObject & { status?: { hard?: Record<string, unknown> } }) | undefined): ConditionUpdate {
+  if (part.status !== 'True' || Object.keys(desired).every((k) => quota?.status?.hard?.[k] !== undefined)) return part;
+  return { type: part.type, status: 'Unknown', reason: Reason.QuotaPending, message: 'waiting for the quota controller to count the ResourceQuota' };
+}
 
 export interface TenantReconcilerOptions {
   kubeConfig: KubeConfig;
@@ -105,12 +115,13 @@ export class TenantReconciler implements Reconciler {
       this.#part('RbacReady', 'owner RBAC', [desiredOwnerRole(input, namespace), desiredOwnerRoleBinding(input, namespace)]),
       this.#backendsOf(tenant, namespace, namespacePart, region, status),
     ]);
-    const parts: ConditionUpdate[] = [namespacePart, quotas, network, rbac, ...backends];
+    const parts: ConditionUpdate[] = [namespacePart, quotaCounted(quotas, desiredResourceQuota(input, namespace).spec?.hard ?? {}, this.#o.children.get('ResourceQuota', namespace, 'weir-quota')), network, rbac, ...backends];
 
     const ready = summarize(parts, Reason.Ready, `namespace ${namespace} and all its parts are ready`);
     await this.#writeStatus(tenant, status, [...parts, ready]);
     if (ready.status !== 'True') {
       if (parts.some((p) => p.reason === Reason.NoRegion)) return { requeueAfterMs: 30_000 };
+      if (parts.every((p) => p.status === 'True' || p.reason === Reason.QuotaPending)) return { requeueAfterMs: 1_000 };
       throw new Error(`tenant ${name} is not ready: ${ready.message}`);
     }
   }
