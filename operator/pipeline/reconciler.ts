@@ -92,6 +92,12 @@ function creationOrder(a: PipelineObject, b: PipelineObject): number {
 
 export class PipelineReconciler implements Reconciler {
   #o: PipelineReconcilerOptions;
+  /**
+   * Topics each Pipeline (by uid) has claimed in its status. The claim is written before a
+   * topic is created, so a topic that exists without a claim was made by someone else; it
+   * is also kept here because the cache may not show the status just written.
+   */
+  #claimed = new Map<string, Set<string>>();
 
   constructor(options: PipelineReconcilerOptions) {
     this.#o = options;
@@ -151,7 +157,8 @@ export class PipelineReconciler implements Reconciler {
   }
 
   async #topics(pipeline: PipelineObject, admin: TopicAdmin, topics: Map<TopicRole, { name: string; partitions: number; replicationFactor: number; config: Record<string, string> }>, status: PipelineStatus): Promise<ConditionUpdate> {
-    const owned = new Set((pipeline.status?.topics ?? []).map((t) => t.name));
+    const uid = pipeline.metadata!.uid!;
+    const owned = new Set([...(pipeline.status?.topics ?? []).map((t) => t.name), ...(this.#claimed.get(uid) ?? [])]);
     let current: Map<string, TopicState>;
     try {
       current = await admin.describe([...topics.values()].map((t) => t.name));
@@ -160,6 +167,15 @@ export class PipelineReconciler implements Reconciler {
         if (existing && !owned.has(desired.name) && !pipeline.spec.source.adoptExistingTopics) {
           return { type: 'TopicsReady', status: 'False', reason: Reason.ResourceConflict, message: `topic ${desired.name} (${role}) already exists and this Pipeline did not create it; set spec.source.adoptExistingTopics to take it over` };
         }
+      }
+      const unclaimed = [...topics].filter(([, t]) => !owned.has(t.name));
+      if (unclaimed.length) {
+        const claim = [...topics].map(([role, t]) => ({ role, name: t.name, partitions: current.get(t.name)?.partitions ?? 0 }));
+        await this.#o.applier.applyStatus(pipelineDefinition.plural, { ...this.#ref(pipeline), status: { ...pipeline.status, topics: claim } });
+        this.#claimed.set(uid, new Set([...owned, ...claim.map((t) => t.name)]));
+      }
+      for (const [, desired] of topics) {
+        const existing = current.get(desired.name);
         const plan = planTopicChanges(desired, existing);
         if (plan.action === 'unsupported') return { type: 'TopicsReady', status: 'False', reason: plan.reason, message: plan.message };
         if (plan.action === 'create') await admin.create([desired]);
@@ -232,7 +248,7 @@ export class PipelineReconciler implements Reconciler {
     if (!pipeline.metadata?.finalizers?.includes(PIPELINE_FINALIZER)) return;
     const released = pipeline.metadata.annotations?.[RELEASE_ANNOTATION] === 'true';
     const overdue = this.#o.clock.now() - new Date(pipeline.metadata.deletionTimestamp!).getTime() > this.#o.finalizerTimeoutMs;
-    const owned = (pipeline.status?.topics ?? []).map((t) => t.name);
+    const owned = [...new Set([...(pipeline.status?.topics ?? []).map((t) => t.name), ...(this.#claimed.get(pipeline.metadata.uid!) ?? [])])];
     if (pipeline.spec.lifecycle.topicDeletionPolicy === 'Delete' && owned.length && !released && !overdue && region) {
       try {
         await this.#o.kafka.forRegion(region).deleteTopics(owned);
@@ -243,6 +259,7 @@ export class PipelineReconciler implements Reconciler {
       }
     }
     await this.#o.applier.setFinalizer(pipelineDefinition.plural, this.#ref(pipeline), PIPELINE_FINALIZER, false);
+    this.#claimed.delete(pipeline.metadata.uid!);
     this.#o.log.info({ key: `${pipeline.metadata.namespace}/${pipeline.metadata.name}`, policy: pipeline.spec.lifecycle.topicDeletionPolicy, topics: owned }, 'pipeline finalized');
   }
 }

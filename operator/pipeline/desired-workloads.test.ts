@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { PipelineSpec } from '../../crds/pipeline.ts';
+import { desiredTopics } from './desired-topics.ts';
+import { desiredAutoscaler, desiredConfigMap, desiredDeployment, type PipelineInput } from './desired-workloads.ts';
+
+const owner = { apiVersion: 'weir.dev/v1alpha1', kind: 'Pipeline', name: 'clicks', uid: 'u', controller: true, blockOwnerDeletion: true };
+
+function input(spec: unknown): PipelineInput {
+  const parsed = PipelineSpec.parse(spec);
+  return { namespace: 'tenant-acme', name: 'clicks', spec: parsed, ownerReference: owner, topics: desiredTopics('tenant-acme', 'clicks', parsed), image: 'weir:test' };
+}
+
+describe('the processor workload', () => {
+  it('names the pipeline in the environment and mounts the compiled configuration', () => {
+    const d = desiredDeployment(input({}), undefined);
+    const container = d.spec!.template.spec!.containers[0]!;
+    assert.deepEqual(container.env?.[0], { name: 'WEIR_PIPELINE', value: 'tenant-acme/clicks' });
+    assert.equal(d.spec!.template.spec!.volumes?.[0]?.configMap?.name, 'clicks-processor');
+    const config = JSON.parse(desiredConfigMap(input({})).data!['pipeline.json']!);
+    assert.equal(config.topics.Input, 'weir.tenant-acme.clicks.input');
+  });
+
+  it('rolls out when the configuration changes, through a hash on the pod template', () => {
+    const a = desiredDeployment(input({ source: { partitions: 3 } }), undefined).spec!.template.metadata!.annotations!['weir.dev/config-hash'];
+    const b = desiredDeployment(input({ source: { partitions: 4 } }), undefined).spec!.template.metadata!.annotations!['weir.dev/config-hash'];
+    const again = desiredDeployment(input({ source: { partitions: 3 } }), undefined).spec!.template.metadata!.annotations!['weir.dev/config-hash'];
+    assert.notEqual(a, b);
+    assert.equal(a, again);
+  });
+
+  it('leaves the replica count to the autoscaler unless told otherwise', () => {
+    assert.equal(desiredDeployment(input({}), undefined).spec!.replicas, undefined);
+    assert.equal(desiredDeployment(input({}), 0).spec!.replicas, 0);
+  });
+
+  it('runs non-root with a read-only root filesystem and no service account token', () => {
+    const pod = desiredDeployment(input({}), undefined).spec!.template.spec!;
+    assert.equal(pod.securityContext?.runAsNonRoot, true);
+    assert.equal(pod.automountServiceAccountToken, false);
+    assert.equal(pod.containers[0]!.securityContext?.readOnlyRootFilesystem, true);
+  });
+
+  it('scales between the spec minimum and maximum on consumer lag per replica', () => {
+    const hpa = desiredAutoscaler(input({ scaling: { minReplicas: 2, maxReplicas: 8, targetLagPerReplica: 500 } }));
+    assert.deepEqual([hpa.spec!.minReplicas, hpa.spec!.maxReplicas], [2, 8]);
+    assert.equal(hpa.spec!.metrics![0]!.external!.target.averageValue, '500');
+  });
+});
