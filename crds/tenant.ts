@@ -103,6 +103,18 @@ export type TenantStatus = z.output<typeof TenantStatus>;
 /** The longest tenant name: `tenant-<name>` must be a DNS label of at most 63 characters. */
 export const MAX_TENANT_NAME = 56;
 
+const TENANT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/**
+ * Throws unless `tenant` is a name the API admits for a Tenant. Adapters call it before a
+ * name goes into SQL or ACL rules, whatever admission already checked.
+ */
+export function assertTenantName(tenant: unknown): asserts tenant is string {
+  if (typeof tenant !== 'string' || tenant.length > MAX_TENANT_NAME || !TENANT_NAME.test(tenant)) {
+    throw new TypeError(`invalid tenant name ${JSON.stringify(tenant)}: must be a DNS label of at most ${MAX_TENANT_NAME} characters`);
+  }
+}
+
 export const tenantDefinition: KindDefinition = {
   kind: 'Tenant',
   plural: 'tenants',

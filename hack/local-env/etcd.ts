@@ -1,25 +1,15 @@
 /** etcd, the API server's storage, on loopback with fsync off. */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Component, ComponentContext } from './component.ts';
+import { ProcessComponent } from './process-component.ts';
 import { ManagedProcess, waitUntil } from './managed-process.ts';
 import { freePort } from './ports.ts';
 
-export class Etcd implements Component {
+export class Etcd extends ProcessComponent {
   readonly name = 'etcd';
   readonly dependsOn = [];
   readonly build = ['etcd'] as const;
-  #ctx: ComponentContext;
-  #proc: ManagedProcess | undefined;
   clientPort = 0;
-
-  constructor(ctx: ComponentContext) {
-    this.#ctx = ctx;
-  }
-
-  get running(): boolean {
-    return this.#proc?.running ?? false;
-  }
 
   get url(): string {
     return `http://127.0.0.1:${this.clientPort}`;
@@ -28,12 +18,12 @@ export class Etcd implements Component {
   async prepare(): Promise<void> {
     this.clientPort = await freePort();
     const peerPort = await freePort();
-    const dataDir = join(this.#ctx.dir, 'etcd');
+    const dataDir = join(this.ctx.dir, 'etcd');
     mkdirSync(dataDir, { recursive: true });
     const peer = `http://127.0.0.1:${peerPort}`;
-    this.#proc = new ManagedProcess({
+    this.proc = new ManagedProcess({
       name: this.name,
-      command: this.#ctx.tools.etcd,
+      command: this.ctx.tools.etcd,
       args: [
         '--name=weir',
         `--data-dir=${dataDir}`,
@@ -45,26 +35,18 @@ export class Etcd implements Component {
         '--unsafe-no-fsync',
         '--log-level=warn',
       ],
-      logFile: join(this.#ctx.dir, 'etcd.log'),
-      pidFile: this.#ctx.pidFile,
+      logFile: join(this.ctx.dir, 'etcd.log'),
+      pidFile: this.ctx.pidFile,
     });
   }
 
   async start(): Promise<void> {
-    const proc = this.#proc!;
+    const proc = this.proc!;
     proc.start();
     await waitUntil(proc, 'healthy', async () => {
       const res = await fetch(`${this.url}/health`);
       return res.ok && ((await res.json()) as { health?: string }).health === 'true';
     }, 30_000);
-  }
-
-  async stop(): Promise<void> {
-    await this.#proc?.stop();
-  }
-
-  killNow(): void {
-    this.#proc?.killNow();
   }
 
   env(): Record<string, string> {

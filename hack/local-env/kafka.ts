@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import type { Component, ComponentContext } from './component.ts';
+import { ProcessComponent } from './process-component.ts';
 import { ManagedProcess, waitUntil } from './managed-process.ts';
 import { freePort } from './ports.ts';
 
@@ -36,22 +36,11 @@ function acceptsConnections(port: number): Promise<boolean> {
   });
 }
 
-export class Kafka implements Component {
+export class Kafka extends ProcessComponent {
   readonly name = 'kafka';
   readonly dependsOn = [];
   readonly build = ['kafka'] as const;
-  #ctx: ComponentContext;
-  #proc: ManagedProcess | undefined;
-  port = 0;
   #jvmEnv: NodeJS.ProcessEnv = {};
-
-  constructor(ctx: ComponentContext) {
-    this.#ctx = ctx;
-  }
-
-  get running(): boolean {
-    return this.#proc?.running ?? false;
-  }
 
   get brokers(): string {
     return `127.0.0.1:${this.port}`;
@@ -60,7 +49,7 @@ export class Kafka implements Component {
   async prepare(): Promise<void> {
     this.port = await freePort();
     const controllerPort = await freePort();
-    const dir = join(this.#ctx.dir, 'kafka');
+    const dir = join(this.ctx.dir, 'kafka');
     const logDir = join(dir, 'data');
     mkdirSync(logDir, { recursive: true });
     const config = join(dir, 'server.properties');
@@ -90,39 +79,31 @@ export class Kafka implements Component {
     );
     const log4j = join(dir, 'log4j2.properties');
     writeFileSync(log4j, LOG4J2);
-    this.#jvmEnv = { ...process.env, CLASSPATH: join(this.#ctx.tools.kafkaLibs, '*') };
+    this.#jvmEnv = { ...process.env, CLASSPATH: join(this.ctx.tools.kafkaLibs, '*') };
     const jvmArgs = ['-Xms256m', '-Xmx512m', '-XX:+UseG1GC', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true', `-Dlog4j2.configurationFile=${log4j}`];
     // An id starting with '-' would be read as an option by the storage tool.
     const clusterId = 'W' + randomBytes(16).toString('base64url').slice(1);
-    const format = spawnSync(this.#ctx.tools.java, [...jvmArgs, 'kafka.tools.StorageTool', 'format', '--cluster-id', clusterId, '--config', config, '--ignore-formatted'], {
+    const format = spawnSync(this.ctx.tools.java, [...jvmArgs, 'kafka.tools.StorageTool', 'format', '--cluster-id', clusterId, '--config', config, '--ignore-formatted'], {
       env: this.#jvmEnv,
       encoding: 'utf8',
     });
     if (format.status !== 0) throw new Error(`formatting Kafka storage failed:\n${format.stdout}${format.stderr}`);
-    this.#proc = new ManagedProcess({
+    this.proc = new ManagedProcess({
       name: this.name,
-      command: this.#ctx.tools.java,
+      command: this.ctx.tools.java,
       args: [...jvmArgs, 'kafka.Kafka', config],
       env: this.#jvmEnv,
       stopGraceMs: 20_000,
-      logFile: join(this.#ctx.dir, 'kafka.log'),
-      pidFile: this.#ctx.pidFile,
+      logFile: join(this.ctx.dir, 'kafka.log'),
+      pidFile: this.ctx.pidFile,
     });
   }
 
   async start(): Promise<void> {
-    const proc = this.#proc!;
+    const proc = this.proc!;
     proc.start();
     // The broker only listens once it has joined the KRaft quorum and can serve metadata.
     await waitUntil(proc, 'listening', () => acceptsConnections(this.port), 90_000);
-  }
-
-  async stop(): Promise<void> {
-    await this.#proc?.stop();
-  }
-
-  killNow(): void {
-    this.#proc?.killNow();
   }
 
   env(): Record<string, string> {

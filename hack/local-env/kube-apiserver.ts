@@ -7,21 +7,19 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import type { Component, ComponentContext } from './component.ts';
+import type { ComponentContext } from './component.ts';
+import { ProcessComponent } from './process-component.ts';
 import type { Etcd } from './etcd.ts';
 import { httpsGet } from './https-probe.ts';
 import { ManagedProcess, waitUntil } from './managed-process.ts';
 import { freePort } from './ports.ts';
 
-export class KubeApiserver implements Component {
+export class KubeApiserver extends ProcessComponent {
   readonly name = 'kube-apiserver';
   readonly dependsOn = ['etcd'] as const;
   // helm comes along: it is a client of the API server that tests and users reach for.
   readonly build = ['kube', 'helm'] as const;
-  #ctx: ComponentContext;
   #etcd: Etcd;
-  #proc: ManagedProcess | undefined;
-  port = 0;
   readonly token = randomBytes(24).toString('hex');
   certDir = '';
   /** Private key the controller manager signs service account tokens with. */
@@ -29,12 +27,8 @@ export class KubeApiserver implements Component {
   kubeconfigPath = '';
 
   constructor(ctx: ComponentContext, etcd: Etcd) {
-    this.#ctx = ctx;
+    super(ctx);
     this.#etcd = etcd;
-  }
-
-  get running(): boolean {
-    return this.#proc?.running ?? false;
   }
 
   get url(): string {
@@ -48,7 +42,7 @@ export class KubeApiserver implements Component {
 
   async prepare(): Promise<void> {
     this.port = await freePort();
-    const dir = join(this.#ctx.dir, 'kube-apiserver');
+    const dir = join(this.ctx.dir, 'kube-apiserver');
     this.certDir = join(dir, 'certs');
     mkdirSync(this.certDir, { recursive: true });
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -58,10 +52,10 @@ export class KubeApiserver implements Component {
     writeFileSync(saPub, publicKey.export({ type: 'spki', format: 'pem' }));
     const tokens = join(dir, 'tokens.csv');
     writeFileSync(tokens, `${this.token},weir-admin,weir-admin,"system:masters"\n`, { mode: 0o600 });
-    this.kubeconfigPath = join(this.#ctx.dir, 'kubeconfig');
-    this.#proc = new ManagedProcess({
+    this.kubeconfigPath = join(this.ctx.dir, 'kubeconfig');
+    this.proc = new ManagedProcess({
       name: this.name,
-      command: this.#ctx.tools.kubeApiserver,
+      command: this.ctx.tools.kubeApiserver,
       args: [
         `--etcd-servers=${this.#etcd.url}`,
         `--cert-dir=${this.certDir}`,
@@ -81,13 +75,13 @@ export class KubeApiserver implements Component {
       // A clean shutdown waits for long-running watches to drain; etcd holds all state,
       // so a short grace keeps restarts in fault-injection tests quick.
       stopGraceMs: 3000,
-      logFile: join(this.#ctx.dir, 'kube-apiserver.log'),
-      pidFile: this.#ctx.pidFile,
+      logFile: join(this.ctx.dir, 'kube-apiserver.log'),
+      pidFile: this.ctx.pidFile,
     });
   }
 
   async start(): Promise<void> {
-    const proc = this.#proc!;
+    const proc = this.proc!;
     proc.start();
     await waitUntil(proc, 'ready', async () => {
       if (!existsSync(this.caFile)) return false;
@@ -108,14 +102,6 @@ export class KubeApiserver implements Component {
       'current-context': 'weir-local',
     };
     writeFileSync(this.kubeconfigPath, stringify(kubeconfig), { mode: 0o600 });
-  }
-
-  async stop(): Promise<void> {
-    await this.#proc?.stop();
-  }
-
-  killNow(): void {
-    this.#proc?.killNow();
   }
 
   env(): Record<string, string> {

@@ -3,36 +3,29 @@
  * accounts) and kube-scheduler, both talking to the environment's API server.
  */
 import { join } from 'node:path';
-import type { Component, ComponentContext, ComponentName } from './component.ts';
+import type { ComponentContext } from './component.ts';
 import { httpsGet } from './https-probe.ts';
 import type { KubeApiserver } from './kube-apiserver.ts';
 import { ManagedProcess, waitUntil } from './managed-process.ts';
 import { freePort } from './ports.ts';
+import { ProcessComponent } from './process-component.ts';
 
-abstract class KubeController implements Component {
-  abstract readonly name: ComponentName;
+abstract class KubeController extends ProcessComponent {
   readonly dependsOn = ['kube-apiserver'] as const;
   readonly build = ['kube'] as const;
-  protected ctx: ComponentContext;
   protected apiserver: KubeApiserver;
-  #proc: ManagedProcess | undefined;
-  port = 0;
 
   constructor(ctx: ComponentContext, apiserver: KubeApiserver) {
-    this.ctx = ctx;
+    super(ctx);
     this.apiserver = apiserver;
   }
 
   protected abstract command(): string;
   protected abstract extraArgs(): string[];
 
-  get running(): boolean {
-    return this.#proc?.running ?? false;
-  }
-
   async prepare(): Promise<void> {
     this.port = await freePort();
-    this.#proc = new ManagedProcess({
+    this.proc = new ManagedProcess({
       name: this.name,
       command: this.command(),
       args: [
@@ -50,18 +43,10 @@ abstract class KubeController implements Component {
   }
 
   async start(): Promise<void> {
-    const proc = this.#proc!;
+    const proc = this.proc!;
     proc.start();
     // A liveness probe only: the serving certificate is self-signed and not trusted.
     await waitUntil(proc, 'healthy', async () => (await httpsGet(`https://127.0.0.1:${this.port}/healthz`)).status === 200, 60_000);
-  }
-
-  async stop(): Promise<void> {
-    await this.#proc?.stop();
-  }
-
-  killNow(): void {
-    this.#proc?.killNow();
   }
 
   env(): Record<string, string> {

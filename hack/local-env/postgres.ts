@@ -9,7 +9,7 @@ import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import type { Component, ComponentContext } from './component.ts';
+import { ProcessComponent } from './process-component.ts';
 import { ManagedProcess, waitUntil } from './managed-process.ts';
 import { freePort } from './ports.ts';
 
@@ -21,22 +21,11 @@ function postgresUser(): { uid: number; gid: number } | undefined {
   return { uid, gid: id('-g') };
 }
 
-export class Postgres implements Component {
+export class Postgres extends ProcessComponent {
   readonly name = 'postgres';
   readonly dependsOn = [];
   readonly build = ['debian'] as const;
-  #ctx: ComponentContext;
-  #proc: ManagedProcess | undefined;
-  port = 0;
   readonly password = randomBytes(18).toString('base64url');
-
-  constructor(ctx: ComponentContext) {
-    this.#ctx = ctx;
-  }
-
-  get running(): boolean {
-    return this.#proc?.running ?? false;
-  }
 
   get url(): string {
     return `postgres://postgres:${this.password}@127.0.0.1:${this.port}/postgres`;
@@ -44,7 +33,7 @@ export class Postgres implements Component {
 
   async prepare(): Promise<void> {
     this.port = await freePort();
-    const dir = join(this.#ctx.dir, 'postgres');
+    const dir = join(this.ctx.dir, 'postgres');
     const dataDir = join(dir, 'data');
     const socketDir = join(dir, 'run');
     mkdirSync(socketDir, { recursive: true });
@@ -52,33 +41,33 @@ export class Postgres implements Component {
     writeFileSync(pwfile, `${this.password}\n`, { mode: 0o600 });
     const owner = postgresUser();
     // The postgres user must be able to reach its directory inside the private environment directory.
-    if (owner) chmodSync(this.#ctx.dir, 0o711);
+    if (owner) chmodSync(this.ctx.dir, 0o711);
     if (owner) for (const path of [dir, socketDir, pwfile]) chownSync(path, owner.uid, owner.gid);
     const init = spawnSync(
-      join(this.#ctx.tools.postgresBin, 'initdb'),
+      join(this.ctx.tools.postgresBin, 'initdb'),
       ['-D', dataDir, '-U', 'postgres', `--pwfile=${pwfile}`, '--auth-local=trust', '--auth-host=scram-sha-256', '--encoding=UTF8', '--locale=C', '--no-sync'],
       { encoding: 'utf8', uid: owner?.uid, gid: owner?.gid },
     );
     if (init.status !== 0) throw new Error(`initdb failed:\n${init.stdout}${init.stderr}`);
-    this.#proc = new ManagedProcess({
+    this.proc = new ManagedProcess({
       name: this.name,
-      command: join(this.#ctx.tools.postgresBin, 'postgres'),
+      command: join(this.ctx.tools.postgresBin, 'postgres'),
       args: ['-D', dataDir, '-p', String(this.port), '-k', socketDir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'],
       uid: owner?.uid,
       gid: owner?.gid,
       // SIGTERM is PostgreSQL's "smart" shutdown, which waits for every client to leave.
       stopSignal: 'SIGINT',
-      logFile: join(this.#ctx.dir, 'postgres.log'),
-      pidFile: this.#ctx.pidFile,
+      logFile: join(this.ctx.dir, 'postgres.log'),
+      pidFile: this.ctx.pidFile,
     });
     if (owner) {
-      writeFileSync(this.#proc.spec.logFile, '');
-      chownSync(this.#proc.spec.logFile, owner.uid, owner.gid);
+      writeFileSync(this.proc.spec.logFile, '');
+      chownSync(this.proc.spec.logFile, owner.uid, owner.gid);
     }
   }
 
   async start(): Promise<void> {
-    const proc = this.#proc!;
+    const proc = this.proc!;
     proc.start();
     await waitUntil(proc, 'accepting queries', async () => {
       const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 2000 });
@@ -90,14 +79,6 @@ export class Postgres implements Component {
         await client.end().catch(() => undefined);
       }
     }, 60_000);
-  }
-
-  async stop(): Promise<void> {
-    await this.#proc?.stop();
-  }
-
-  killNow(): void {
-    this.#proc?.killNow();
   }
 
   env(): Record<string, string> {

@@ -6,26 +6,15 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis as RedisClient } from 'ioredis';
-import type { Component, ComponentContext } from './component.ts';
+import { ProcessComponent } from './process-component.ts';
 import { ManagedProcess, waitUntil } from './managed-process.ts';
 import { freePort } from './ports.ts';
 
-export class Redis implements Component {
+export class Redis extends ProcessComponent {
   readonly name = 'redis';
   readonly dependsOn = [];
   readonly build = ['debian'] as const;
-  #ctx: ComponentContext;
-  #proc: ManagedProcess | undefined;
-  port = 0;
   readonly password = randomBytes(18).toString('base64url');
-
-  constructor(ctx: ComponentContext) {
-    this.#ctx = ctx;
-  }
-
-  get running(): boolean {
-    return this.#proc?.running ?? false;
-  }
 
   /** Admin URL: the default user with its password. */
   get url(): string {
@@ -34,19 +23,19 @@ export class Redis implements Component {
 
   async prepare(): Promise<void> {
     this.port = await freePort();
-    const dataDir = join(this.#ctx.dir, 'redis');
+    const dataDir = join(this.ctx.dir, 'redis');
     mkdirSync(dataDir, { recursive: true });
-    this.#proc = new ManagedProcess({
+    this.proc = new ManagedProcess({
       name: this.name,
-      command: this.#ctx.tools.redisServer,
+      command: this.ctx.tools.redisServer,
       args: ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', dataDir, '--requirepass', this.password, '--appendonly', 'yes', '--appendfsync', 'no', '--save', '', '--daemonize', 'no', '--logfile', ''],
-      logFile: join(this.#ctx.dir, 'redis.log'),
-      pidFile: this.#ctx.pidFile,
+      logFile: join(this.ctx.dir, 'redis.log'),
+      pidFile: this.ctx.pidFile,
     });
   }
 
   async start(): Promise<void> {
-    const proc = this.#proc!;
+    const proc = this.proc!;
     proc.start();
     await waitUntil(proc, 'answering PING', async () => {
       const client = new RedisClient(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -58,14 +47,6 @@ export class Redis implements Component {
         client.disconnect();
       }
     }, 30_000);
-  }
-
-  async stop(): Promise<void> {
-    await this.#proc?.stop();
-  }
-
-  killNow(): void {
-    this.#proc?.killNow();
   }
 
   env(): Record<string, string> {

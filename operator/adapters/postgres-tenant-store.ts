@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { pino, type Logger } from 'pino';
-import { MAX_TENANT_NAME } from '../../crds/tenant.ts';
+import { assertTenantName } from '../../crds/tenant.ts';
 
 /** Options for {@link PostgresTenantStore}. */
 export interface PostgresTenantStoreOptions {
@@ -32,19 +32,12 @@ export interface PostgresTenant {
   database: string;
 }
 
-const TENANT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /** Postgres silently truncates longer identifiers (NAMEDATALEN - 1). */
 const MAX_IDENTIFIER = 63;
 const SCRAM_ITERATIONS = 4096;
 const ROLE_ATTRIBUTES = 'LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS';
 const pbkdf2Async = promisify(pbkdf2);
 
-/** Throws unless `tenant` is a DNS label that fits {@link MAX_TENANT_NAME}. */
-function assertTenantName(tenant: unknown): asserts tenant is string {
-  if (typeof tenant !== 'string' || tenant.length > MAX_TENANT_NAME || !TENANT_NAME.test(tenant)) {
-    throw new TypeError(`invalid tenant name ${JSON.stringify(tenant)}: must be a DNS label of at most ${MAX_TENANT_NAME} characters`);
-  }
-}
 
 /**
  * The tenant's role and schema name: `weir_tenant_<name>` with `-` as `_`. Names that would

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
-import { MAX_TENANT_NAME } from '../../crds/tenant.ts';
+import { assertTenantName } from '../../crds/tenant.ts';
 
 /** Options for {@link RedisTenantStore}. */
 export interface RedisTenantStoreOptions {
@@ -65,14 +65,7 @@ export const CROSS_TENANT_COMMANDS: readonly string[] = [
   'cluster|countkeysinslot',
 ];
 
-const TENANT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-/** Throws unless `tenant` is a DNS label that fits {@link MAX_TENANT_NAME}: it ends up inside ACL rules. */
-function assertTenantName(tenant: unknown): asserts tenant is string {
-  if (typeof tenant !== 'string' || tenant.length > MAX_TENANT_NAME || !TENANT_NAME.test(tenant)) {
-    throw new TypeError(`invalid tenant name ${JSON.stringify(tenant)}: must be a DNS label of at most ${MAX_TENANT_NAME} characters`);
-  }
-}
 
 /** The ACL user of a tenant. */
 export function redisUserName(tenant: string): string {
