@@ -1,0 +1,90 @@
+/**
+ * Benchmark: N Pipelines (4 topics each) applied at once until all report TopicsReady,
+ * against creating the same 4N topics with raw admin calls through the same client
+ * library, in the same run. Run it with `npm run bench:pipelines` (inside the local
+ * environment). Pipelines are measured to TopicsReady, not Ready: the local environment
+ * runs no kubelet, so processors never become available here.
+ *
+ *   node bench/pipelines-to-topics.ts [--pipelines 500] [--concurrency 32]
+ */
+import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import kafkajs from 'kafkajs';
+import { PipelineSpec } from '../crds/pipeline.ts';
+import { applyWeirObject, connect } from '../e2e/cluster.ts';
+import { REGION, setUpPlatform, startOperator } from '../e2e/platform.ts';
+import { desiredTopics } from '../operator/pipeline/desired-topics.ts';
+import { Informer } from '../operator/runtime/informer.ts';
+import type { KubernetesObject } from '@kubernetes/client-node';
+
+const { values } = parseArgs({ options: { pipelines: { type: 'string', default: '500' }, concurrency: { type: 'string', default: '32' } } });
+const N = Number(values.pipelines);
+const C = Number(values.concurrency);
+const run = Date.now().toString(36);
+
+async function pool(n: number, c: number, task: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: c }, async () => {
+    while (next < n) await task(next++);
+  }));
+}
+
+const { clients, operatorKube } = await setUpPlatform();
+const kafka = new kafkajs.Kafka({ clientId: 'weir-bench', brokers: [process.env.WEIR_KAFKA_BROKERS!], logLevel: kafkajs.logLevel.NOTHING });
+
+// Baseline: the same topics, created with raw admin calls at the same concurrency.
+const admin = kafka.admin();
+await admin.connect();
+const spec = PipelineSpec.parse({ source: { partitions: 1, retention: '24h' } });
+let t0 = performance.now();
+await pool(N, C, (i) => admin.createTopics({ waitForLeaders: true, topics: [...desiredTopics(`raw-${run}`, `p${i}`, spec).values()].map((t) => ({ topic: t.name, numPartitions: t.partitions, replicationFactor: t.replicationFactor, configEntries: Object.entries(t.config).map(([name, value]) => ({ name, value })) })) }));
+const rawSeconds = (performance.now() - t0) / 1000;
+await admin.disconnect();
+
+const namespace = `tenant-bench${run}`;
+await applyWeirObject(clients.custom, {
+  apiVersion: 'weir.dev/v1alpha1',
+  kind: 'Tenant',
+  metadata: { name: `bench${run}` },
+  spec: { owners: [{ kind: 'User', name: 'bench' }], regions: [REGION], quotas: { pipelines: N, partitions: 4 * N } },
+} as never);
+const operator = await startOperator(operatorKube, 'bench', ['--leader-elect=false', '--concurrency=32', '--log-level=warn', '--resync-period=600']);
+await operator.ready();
+for (;;) {
+  const t = (await clients.custom.getClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'tenants', name: `bench${run}` })) as { status?: { phase?: string } };
+  if (t.status?.phase === 'Ready') break;
+  await sleep(500);
+}
+
+type BenchPipeline = KubernetesObject & { status?: { conditions?: { type: string; status: string }[] } };
+const ready = new Set<string>();
+let resolveReady!: (ms: number) => void;
+const allReady = new Promise<number>((resolve) => (resolveReady = resolve));
+const informer = new Informer<BenchPipeline>({
+  kubeConfig: connect().kc,
+  path: `/apis/weir.dev/v1alpha1/namespaces/${namespace}/pipelines`,
+  list: () => clients.custom.listNamespacedCustomObject({ group: 'weir.dev', version: 'v1alpha1', namespace, plural: 'pipelines' }) as never,
+  resyncPeriodMs: 0,
+});
+const count = (p: BenchPipeline) => {
+  if (p.status?.conditions?.some((c) => c.type === 'TopicsReady' && c.status === 'True')) ready.add(p.metadata!.name!);
+  if (ready.size === N) resolveReady(performance.now() - t0);
+};
+informer.on('add', count);
+informer.on('update', count);
+informer.start();
+await informer.waitForSync();
+
+t0 = performance.now();
+await pool(N, C, (i) =>
+  applyWeirObject(clients.custom, { apiVersion: 'weir.dev/v1alpha1', kind: 'Pipeline', metadata: { name: `p${i}`, namespace }, spec: { source: { partitions: 1, retention: '24h' } } } as never),
+);
+const weirSeconds = (await allReady) / 1000;
+await informer.stop();
+await operator.stop();
+
+console.log(`\nPipelines to TopicsReady against raw topic creation (${N} pipelines, ${4 * N} topics, concurrency ${C}, operator concurrency 32)`);
+console.log(`  raw: createTopics of the same topics   ${rawSeconds.toFixed(2).padStart(8)} s  ${(4 * N / rawSeconds).toFixed(1).padStart(7)} topics/s`);
+console.log(`  Weir: pipelines to TopicsReady          ${weirSeconds.toFixed(2).padStart(8)} s  ${(4 * N / weirSeconds).toFixed(1).padStart(7)} topics/s`);
+console.log(`  ratio (Weir rate / raw rate): ${(rawSeconds / weirSeconds).toFixed(3)}  (goal ≥ 0.5)`);
+process.exit(0);
