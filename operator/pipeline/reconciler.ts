@@ -174,12 +174,15 @@ export class PipelineReconciler implements Reconciler {
         await this.#o.applier.applyStatus(pipelineDefinition.plural, { ...this.#ref(pipeline), status: { ...pipeline.status, topics: claim } });
         this.#claimed.set(uid, new Set([...owned, ...claim.map((t) => t.name)]));
       }
+      const toCreate = [];
+      let changed = false;
       for (const [, desired] of topics) {
         const existing = current.get(desired.name);
         const plan = planTopicChanges(desired, existing);
         if (plan.action === 'unsupported') return { type: 'TopicsReady', status: 'False', reason: plan.reason, message: plan.message };
-        if (plan.action === 'create') await admin.create([desired]);
+        if (plan.action === 'create') toCreate.push(desired);
         if (plan.action === 'update') {
+          changed = true;
           if (plan.increasePartitionsTo !== undefined) await admin.increasePartitions(desired.name, plan.increasePartitionsTo);
           if (plan.setConfig) {
             await admin.alterConfig(desired.name, plan.setConfig);
@@ -187,7 +190,10 @@ export class PipelineReconciler implements Reconciler {
           }
         }
       }
-      current = await admin.describe([...topics.values()].map((t) => t.name));
+      // One request creates every missing topic of the pipeline.
+      if (toCreate.length) await admin.create(toCreate);
+      // Only what was just created or changed needs describing again.
+      if (toCreate.length || changed) current = await admin.describe([...topics.values()].map((t) => t.name));
     } catch (err) {
       const unreachable = (err as { code?: string }).code === 'KafkaUnreachable';
       return { type: 'TopicsReady', status: 'False', reason: unreachable ? Reason.KafkaUnreachable : Reason.ApplyFailed, message: `Kafka: ${errorSummary(err)}` };
