@@ -58,7 +58,10 @@ async function setConfigsBehindTheBack(name: string, config: Record<string, stri
 
 const setOnTopic = (value: string) => ({ value, source: ConfigSource.TOPIC_CONFIG });
 
-describe('KafkajsTopicAdmin', { skip: brokers.length === 0 && 'WEIR_KAFKA_BROKERS is not set: run under hack/local-env/cli.ts run --with kafka' }, () => {
+// Without its real server this test fails rather than skips: a skip would read as a pass.
+assert.ok(brokers.length > 0, 'WEIR_KAFKA_BROKERS is not set: run under hack/local-env/cli.ts run --with kafka');
+
+describe('KafkajsTopicAdmin', () => {
   let topics: KafkajsTopicAdmin;
 
   before(async () => {

@@ -47,7 +47,10 @@ async function canLogIn(role: string, pass: string): Promise<boolean> {
 
 const insufficientPrivilege = { code: '42501' };
 
-describe('PostgresTenantStore', { skip: adminUrl === '' && 'WEIR_POSTGRES_URL is not set: run under hack/local-env/cli.ts run' }, () => {
+// Without its real server this test fails rather than skips: a skip would read as a pass.
+assert.ok(adminUrl !== '', 'WEIR_POSTGRES_URL is not set: run under hack/local-env/cli.ts run');
+
+describe('PostgresTenantStore', () => {
   let store: PostgresTenantStore;
   let admin: pg.Client;
   const a = { tenant: `a-${run}`, password: password() };
