@@ -8,6 +8,7 @@
  *   node bench/pipelines-to-topics.ts [--pipelines 500] [--concurrency 32]
  */
 import { parseArgs } from 'node:util';
+import { pool } from './pool.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import kafkajs from 'kafkajs';
 import { PipelineSpec } from '../crds/pipeline.ts';
@@ -22,13 +23,6 @@ const { values } = parseArgs({ options: { pipelines: { type: 'string', default: 
 const N = Number(values.pipelines);
 const C = Number(values.concurrency);
 const run = Date.now().toString(36);
-
-async function pool(n: number, c: number, task: (i: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: c }, async () => {
-    while (next < n) await task(next++);
-  }));
-}
 
 const { clients, operatorKube } = await setUpPlatform();
 const kafka = new kafkajs.Kafka({ clientId: 'weir-bench', brokers: [process.env.WEIR_KAFKA_BROKERS!], logLevel: kafkajs.logLevel.NOTHING });

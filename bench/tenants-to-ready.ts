@@ -11,6 +11,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
+import { pool } from './pool.ts';
 import { KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { Informer } from '../operator/runtime/informer.ts';
 import { TenantSpec } from '../crds/tenant.ts';
@@ -52,14 +53,6 @@ function perTenant(before: Map<string, number>, after: Map<string, number>): str
     .sort((a, b) => b[1] - a[1])
     .map(([k, v]) => `${k} ${v.toFixed(2)}`)
     .join(', ');
-}
-
-/** Runs `task` for 0..n-1 with at most `c` in flight. */
-async function pool(n: number, c: number, task: (i: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: c }, async () => {
-    while (next < n) await task(next++);
-  }));
 }
 
 function metric(text: string, name: string): number {

@@ -150,10 +150,11 @@ export function buildOperator(config: OperatorConfig, kubeConfig: ReturnType<typ
   };
 
   const backends = new RegionBackends({ kubeConfig, log });
+  const applier = new Applier({ kubeConfig, fieldManager: 'weir-operator' });
   const events = new EventRecorder({ kubeConfig, component: 'weir-operator', instance: config.identity, clock, log });
   const reconciler = new TenantReconciler({
     kubeConfig,
-    applier: new Applier({ kubeConfig, fieldManager: 'weir-operator' }),
+    applier,
     tenants,
     regions,
     children: childCache,
@@ -188,7 +189,7 @@ export function buildOperator(config: OperatorConfig, kubeConfig: ReturnType<typ
   const pipelineController = new Controller({
     name: 'pipeline',
     reconciler: new PipelineReconciler({
-      applier: new Applier({ kubeConfig, fieldManager: 'weir-operator' }),
+      applier,
       pipelines,
       tenants,
       regions,

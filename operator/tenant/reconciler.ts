@@ -15,7 +15,7 @@ import { errorSummary } from '../runtime/controller.ts';
 import type { EventRecorder } from '../runtime/event-recorder.ts';
 import type { ReconcileRequest, ReconcileResult, Reconciler } from '../runtime/reconcile.ts';
 import { desiredLimitRange, desiredNamespace, desiredNetworkPolicies, desiredOwnerRole, desiredOwnerRoleBinding, desiredResourceQuota, type TenantInput } from './desired-objects.ts';
-import { chooseRegion, type Backends, type RegionBackends, type RegionObject } from './region-backends.ts';
+import { chooseRegion, decode, type Backends, type RegionBackends, type RegionObject } from './region-backends.ts';
 import { CREDENTIALS_SECRET, RELEASE_ANNOTATION, TENANT_FINALIZER, tenantLabels, tenantNamespace, topicPrefix } from './tenant-names.ts';
 
 /** A Tenant as stored. */
@@ -71,11 +71,6 @@ function hashOf(obj: unknown): string {
 
 function password(): string {
   return randomBytes(24).toString('base64url');
-}
-
-function decode(secret: V1Secret | undefined, key: string): string | undefined {
-  const value = secret?.data?.[key];
-  return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
 }
 
 export class TenantReconciler implements Reconciler {

@@ -35,8 +35,9 @@ interface Entry {
 /** How long admin credentials read from a Secret are used before the Secret is read again. */
 const CREDENTIALS_TTL_MS = 30_000;
 
-function decode(secret: V1Secret, key: string): string | undefined {
-  const value = secret.data?.[key];
+/** A key of a Secret's data as text, if present. */
+export function decode(secret: V1Secret | undefined, key: string): string | undefined {
+  const value = secret?.data?.[key];
   return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
 }
 
