@@ -8,7 +8,7 @@ const owner = { apiVersion: 'weir.dev/v1alpha1', kind: 'Pipeline', name: 'clicks
 
 function input(spec: unknown): PipelineInput {
   const parsed = PipelineSpec.parse(spec);
-  return { namespace: 'tenant-acme', name: 'clicks', spec: parsed, ownerReference: owner, topics: desiredTopics('tenant-acme', 'clicks', parsed), image: 'weir:test' };
+  return { namespace: 'tenant-acme', name: 'clicks', spec: parsed, ownerReference: owner, topics: desiredTopics('tenant-acme', 'clicks', parsed), image: 'weir:test', kafkaBootstrapServers: ['kafka-0.kafka:9092'] };
 }
 
 describe('the processor workload', () => {

@@ -19,6 +19,8 @@ export interface PipelineInput {
   topics: Map<TopicRole, TopicSpec>;
   /** The Weir image the processor runs. */
   image: string;
+  /** Bootstrap servers of the Kafka cluster of the tenant's Region. */
+  kafkaBootstrapServers: string[];
 }
 
 /** The configuration the processor reads: the spec plus everything the operator resolved. */
@@ -27,6 +29,7 @@ export function compiledConfig(p: PipelineInput): string {
     {
       pipeline: { namespace: p.namespace, name: p.name },
       consumerGroup: consumerGroup(p.namespace, p.name),
+      kafka: { bootstrapServers: p.kafkaBootstrapServers },
       topics: Object.fromEntries([...p.topics].map(([role, t]) => [role, t.name])),
       spec: p.spec,
     },

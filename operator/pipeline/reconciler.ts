@@ -123,7 +123,7 @@ export class PipelineReconciler implements Reconciler {
     const status: PipelineStatus = { ...pipeline.status };
     const [topicsPart, workloadPart] = await Promise.all([
       this.#topics(pipeline, this.#o.kafka.forRegion(region), topics, status),
-      this.#workloads(pipeline, topics, status),
+      this.#workloads(pipeline, region, topics, status),
     ]);
     const paused = pipeline.spec.lifecycle.desiredPhase === 'Paused';
     const ready = summarize([topicsPart, workloadPart], Reason.Ready, paused ? 'paused: topics kept, processor scaled to zero' : 'topics and processor are ready');
@@ -202,10 +202,10 @@ export class PipelineReconciler implements Reconciler {
     return { type: 'TopicsReady', status: 'True', reason: Reason.Created, message: `${topics.size} topics with ${pipeline.spec.source.partitions} partitions each` };
   }
 
-  async #workloads(pipeline: PipelineObject, topics: Map<TopicRole, { name: string; partitions: number; replicationFactor: number; config: Record<string, string> }>, status: PipelineStatus): Promise<ConditionUpdate> {
+  async #workloads(pipeline: PipelineObject, region: RegionObject, topics: Map<TopicRole, { name: string; partitions: number; replicationFactor: number; config: Record<string, string> }>, status: PipelineStatus): Promise<ConditionUpdate> {
     const namespace = pipeline.metadata!.namespace!;
     const name = pipeline.metadata!.name!;
-    const input: PipelineInput = { namespace, name, spec: pipeline.spec, ownerReference: controllerReference(pipeline), topics, image: this.#o.processorImage };
+    const input: PipelineInput = { namespace, name, spec: pipeline.spec, ownerReference: controllerReference(pipeline), topics, image: this.#o.processorImage, kafkaBootstrapServers: region.spec.kafka.bootstrapServers };
     const paused = pipeline.spec.lifecycle.desiredPhase === 'Paused';
     const deployment = this.#o.children.get('Deployment', namespace, processorName(name)) as (KubernetesObject & { spec?: { replicas?: number }; status?: { availableReplicas?: number } }) | undefined;
     // Running leaves replicas to the autoscaler, except when coming back from zero.
