@@ -8,6 +8,7 @@
  *   node bench/pipelines-to-topics.ts [--pipelines 500] [--concurrency 32]
  */
 import { parseArgs } from 'node:util';
+import { cpuBetween, cpuByProgram } from './cpu-by-program.ts';
 import { pool } from './pool.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import kafkajs from 'kafkajs';
@@ -31,9 +32,11 @@ const kafka = new kafkajs.Kafka({ clientId: 'weir-bench', brokers: [process.env.
 const admin = kafka.admin();
 await admin.connect();
 const spec = PipelineSpec.parse({ source: { partitions: 1, retention: '24h' } });
+const rawCpuBefore = cpuByProgram();
 let t0 = performance.now();
 await pool(N, C, (i) => admin.createTopics({ waitForLeaders: true, topics: [...desiredTopics(`raw-${run}`, `p${i}`, spec).values()].map((t) => ({ topic: t.name, numPartitions: t.partitions, replicationFactor: t.replicationFactor, configEntries: Object.entries(t.config).map(([name, value]) => ({ name, value })) })) }));
 const rawSeconds = (performance.now() - t0) / 1000;
+const rawCpu = cpuBetween(rawCpuBefore, cpuByProgram());
 await admin.disconnect();
 
 const namespace = `tenant-bench${run}`;
@@ -74,11 +77,13 @@ informer.on('update', count);
 informer.start();
 await informer.waitForSync();
 
+const weirCpuBefore = cpuByProgram();
 t0 = performance.now();
 await pool(N, C, (i) =>
   applyWeirObject(clients.custom, { apiVersion: 'weir.dev/v1alpha1', kind: 'Pipeline', metadata: { name: `p${i}`, namespace }, spec: { source: { partitions: 1, retention: '24h' } } } as never),
 );
 const weirSeconds = (await allReady) / 1000;
+const weirCpu = cpuBetween(weirCpuBefore, cpuByProgram());
 await informer.stop();
 await operator.stop();
 
@@ -86,4 +91,6 @@ console.log(`\nPipelines to TopicsReady against raw topic creation (${N} pipelin
 console.log(`  raw: createTopics of the same topics   ${rawSeconds.toFixed(2).padStart(8)} s  ${(4 * N / rawSeconds).toFixed(1).padStart(7)} topics/s`);
 console.log(`  Weir: pipelines to TopicsReady          ${weirSeconds.toFixed(2).padStart(8)} s  ${(4 * N / weirSeconds).toFixed(1).padStart(7)} topics/s`);
 console.log(`  ratio (Weir rate / raw rate): ${(rawSeconds / weirSeconds).toFixed(3)}  (goal ≥ 0.5)`);
+console.log(`  CPU used during the raw creates: ${rawCpu}`);
+console.log(`  CPU used while Weir worked:      ${weirCpu}`);
 process.exit(0);

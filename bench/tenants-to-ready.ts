@@ -16,6 +16,8 @@ import { KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-n
 import { Informer } from '../operator/runtime/informer.ts';
 import { TenantSpec } from '../crds/tenant.ts';
 import { desiredLimitRange, desiredNamespace, desiredNetworkPolicies, desiredOwnerRole, desiredOwnerRoleBinding, desiredResourceQuota } from '../operator/tenant/desired-objects.ts';
+import { cpuBetween, cpuByProgram } from './cpu-by-program.ts';
+import { MANAGED_BY } from '../operator/tenant/tenant-names.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { applyWeirObject, connect, ensureNamespace, installCrds } from '../e2e/cluster.ts';
 import { OperatorProcess } from '../e2e/operator-process.ts';
@@ -60,6 +62,14 @@ function metric(text: string, name: string): number {
   return line ? Number(line.split(' ').at(-1)) : NaN;
 }
 
+/** The sum of a metric's series that carry `label` (such as `controller="tenant"`). */
+function sumOf(text: string, name: string, label: string): number {
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(`${name}{`) && l.includes(label))
+    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+}
+
 /** A quantile estimated from a Prometheus histogram's cumulative buckets. */
 function quantile(text: string, name: string, q: number): number {
   const buckets = text
@@ -98,6 +108,7 @@ await applyWeirObject(clients.custom, {
 // Baseline: the objects N tenants consist of, written straight to the API server.
 const objects = KubernetesObjectApi.makeApiClient(clients.kc);
 const owner = { apiVersion: 'v1', kind: 'ConfigMap', name: 'unused', uid: 'unused', controller: true, blockOwnerDeletion: true };
+const rawCpuBefore = cpuByProgram();
 let t0 = performance.now();
 await pool(N, C, async (i) => {
   const name = `r${run}-${i}`;
@@ -121,6 +132,19 @@ await pool(N, C, async (i) => {
   }));
 });
 const rawSeconds = (performance.now() - t0) / 1000;
+const rawCpu = cpuBetween(rawCpuBefore, cpuByProgram());
+
+// The controller manager is still giving the raw namespaces their ServiceAccounts, root CA
+// ConfigMaps and quota counts: let it finish, so that Weir starts on a cluster as quiet as
+// the raw writes did.
+const settleStart = performance.now();
+for (;;) {
+  const quotas = await clients.core.listResourceQuotaForAllNamespaces({ labelSelector: `app.kubernetes.io/managed-by=${MANAGED_BY}` });
+  const counted = quotas.items.filter((q) => q.metadata?.namespace?.startsWith(`tenant-r${run}-`) && q.status?.hard).length;
+  if (counted >= N) break;
+  await sleep(1000);
+}
+console.error(`  controller manager settled the raw namespaces in ${((performance.now() - settleStart) / 1000).toFixed(1)} s`);
 
 const operator = new OperatorProcess('bench', { kubeconfig: process.env.KUBECONFIG!, namespace: 'weir-system', healthPort: await freePort(), args: ['--leader-elect=false', `--concurrency=${OPERATOR_CONCURRENCY}`, '--log-level=warn'] });
 await operator.ready();
@@ -158,6 +182,7 @@ tenants.on('update', count);
 tenants.start();
 await tenants.waitForSync();
 const requestsBefore = await apiserverRequests();
+const weirCpuBefore = cpuByProgram();
 t0 = performance.now();
 await pool(N, C, (i) =>
   applyWeirObject(clients.custom, {
@@ -167,7 +192,23 @@ await pool(N, C, (i) =>
     spec: { owners: [{ kind: 'User', name: 'bench' }], regions: ['bench'] },
   } as never),
 );
+// Progress on stderr, so a slow phase shows where it is.
+const progress = setInterval(() => process.stderr.write(`  ${((performance.now() - t0) / 1000).toFixed(0)} s: ${readyNames.size} of ${N} Ready\n`), 5000);
 const weirSeconds = (await allReady) / 1000;
+clearInterval(progress);
+// Where the time went: seconds from a tenant's creation until each condition last turned,
+// as the status itself records it (whole seconds).
+const stages = new Map<string, number[]>();
+for (const t of tenants.list()) {
+  if (!t.metadata?.name?.startsWith(`b${run}-`)) continue;
+  const created = new Date(String(t.metadata.creationTimestamp)).getTime();
+  for (const c of (t.status?.conditions ?? []) as { type: string; lastTransitionTime?: string }[]) {
+    if (c.lastTransitionTime) stages.set(c.type, [...(stages.get(c.type) ?? []), (new Date(c.lastTransitionTime).getTime() - created) / 1000]);
+  }
+}
+const pct = (values: number[], q: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * q))] ?? NaN;
+const stageLine = [...stages].sort(([, a], [, b]) => pct(a, 0.5) - pct(b, 0.5)).map(([type, v]) => `${type} p50 ${pct(v, 0.5)} s p90 ${pct(v, 0.9)} s`).join(', ');
+const weirCpu = cpuBetween(weirCpuBefore, cpuByProgram());
 await tenants.stop();
 const requestsAfter = await apiserverRequests();
 const loadedSample = await settledHeap();
@@ -182,7 +223,11 @@ const rows = [
 console.log(`\nTenants to Ready against writing the same ${N * 9} objects raw (client concurrency ${C}, operator concurrency ${OPERATOR_CONCURRENCY})`);
 for (const r of rows) console.log(`  ${r[0]!.padEnd(30)} ${r[1]!.padStart(6)}  ${r[2]!.padStart(9)}  ${r[3]!.padStart(9)}`);
 console.log(`  ratio (Weir rate / raw rate): ${(rawSeconds / weirSeconds).toFixed(3)}  (goal ≥ 0.5)`);
+console.log(`  tenant reconciles: ${sumOf(loaded, 'controller_runtime_reconcile_total', 'controller="tenant"')}, of which ${sumOf(loaded, 'controller_runtime_reconcile_errors_total', 'controller="tenant"')} failed and were retried`);
 console.log(`  reconcile p50 ${(quantile(loaded, 'controller_runtime_reconcile_time_seconds', 0.5) * 1000).toFixed(0)} ms, p99 ${(quantile(loaded, 'controller_runtime_reconcile_time_seconds', 0.99) * 1000).toFixed(0)} ms`);
 console.log(`  operator heap growth per cached object (tenant + 8 children): ${(heapPerObject / 1024).toFixed(2)} KiB; resident ${(metric(loaded, 'process_resident_memory_bytes') / 2 ** 20).toFixed(0)} MiB`);
+console.log(`  CPU used during the raw writes: ${rawCpu}`);
+console.log(`  CPU used while Weir worked:    ${weirCpu}`);
+console.log(`  seconds from creation to each condition turning True: ${stageLine}`);
 console.log(`  API requests per tenant while Weir worked (bench's own create and informer included): ${perTenant(requestsBefore, requestsAfter)}`);
 process.exit(0);

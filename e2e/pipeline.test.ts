@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import kafkajs, { type Kafka } from 'kafkajs';
 import { hasLocalEnv, startComponent, stopComponent } from '../hack/local-env/control-client.ts';
 import { applyWeirObject, deleteWeirObject, type Clients } from './cluster.ts';
@@ -173,5 +174,32 @@ describe('a pipeline', () => {
     await deleteWeirObject(clients.custom, pipeline('orders'));
     await eventually(() => assert.rejects(getPipeline('orders'), (err: { code?: number }) => err.code === 404), 30_000);
     await eventually(async () => assert.equal(await brokerView('weir.tenant-streams.orders.input'), undefined), 30_000);
+  });
+  it('reports a failed cleanup while Kafka is down under Delete, and lets go when released', async () => {
+    await eventually(() => applyWeirObject(clients.custom, pipeline('ledger', { lifecycle: { topicDeletionPolicy: 'Delete' } }) as never), 30_000);
+    await eventually(async () => assert.equal(condition(await getPipeline('ledger'), 'TopicsReady')?.status, 'True'), 60_000);
+    await stopComponent('kafka');
+    try {
+      await deleteWeirObject(clients.custom, pipeline('ledger'));
+      const stuck = await eventually(async () => {
+        const current = await getPipeline('ledger');
+        assert.equal(condition(current, 'Ready')?.reason, 'CleanupFailed');
+        return current;
+      }, 60_000);
+      assert.match(condition(stuck, 'Ready')?.message ?? '', /weir\.dev\/release-finalizer=true/);
+      assert.equal(stuck.status?.phase, 'Terminating');
+      // Still held: the finalizer waits for Kafka rather than losing track of the topics.
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      assert.ok(await getPipeline('ledger'));
+      await clients.custom.patchNamespacedCustomObject(
+        { group: 'weir.dev', version: 'v1alpha1', plural: 'pipelines', namespace: NS, name: 'ledger', body: { metadata: { annotations: { 'weir.dev/release-finalizer': 'true' } } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      await eventually(() => assert.rejects(getPipeline('ledger'), (err: { code?: number }) => err.code === 404), 30_000);
+    } finally {
+      await startComponent('kafka');
+    }
+    // Released means left behind, not deleted: the topics are still there for someone to clean up.
+    await eventually(async () => assert.ok(await brokerView('weir.tenant-streams.ledger.input')), 60_000);
   });
 });

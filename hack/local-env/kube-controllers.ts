@@ -69,6 +69,12 @@ export class KubeControllerManager extends KubeController {
       '--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-route',
       // A new tenant's ResourceQuota is counted, and CRDs become countable, within seconds.
       '--resource-quota-sync-period=5s',
+      // At the default 20 requests/s the controller manager, not the API server, caps how
+      // fast new namespaces settle: each needs a ServiceAccount, the root CA ConfigMap and
+      // its quota counted. Clusters that create tenants in bulk raise this the same way.
+      '--kube-api-qps=200',
+      '--kube-api-burst=400',
+      '--concurrent-resource-quota-syncs=20',
     ];
   }
 }

@@ -8,6 +8,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_VERSION } from '../../crds/kind-definition.ts';
 import { pipelineDefinition, type PipelineSpec, type PipelineStatus } from '../../crds/pipeline.ts';
+import { BatchingTopicAdmin } from '../adapters/batching-topic-admin.ts';
 import { KafkajsTopicAdmin } from '../adapters/kafkajs-topic-admin.ts';
 import { planTopicChanges, type TopicAdmin, type TopicState } from '../adapters/topic-admin.ts';
 import { controllerReference, type Applier } from '../runtime/apply.ts';
@@ -16,6 +17,7 @@ import { setCondition, summarize, type Condition, type ConditionUpdate } from '.
 import { errorSummary } from '../runtime/controller.ts';
 import type { EventRecorder } from '../runtime/event-recorder.ts';
 import type { ReconcileRequest, ReconcileResult, Reconciler } from '../runtime/reconcile.ts';
+import { sameJson } from '../runtime/same-json.ts';
 import type { TenantObject } from '../tenant/reconciler.ts';
 import { chooseRegion, type RegionObject } from '../tenant/region-backends.ts';
 import { RELEASE_ANNOTATION, tenantNamespace } from '../tenant/tenant-names.ts';
@@ -60,7 +62,8 @@ export class KafkaAdmins {
     const cached = this.#admins.get(name);
     if (cached?.brokers === brokers) return cached.admin;
     void cached?.admin.close();
-    const admin = new KafkajsTopicAdmin({ brokers: region.spec.kafka.bootstrapServers, clientId: 'weir-operator', log: this.#log });
+    // Reconciles running at once share one describe and one create request.
+    const admin = new BatchingTopicAdmin(new KafkajsTopicAdmin({ brokers: region.spec.kafka.bootstrapServers, clientId: 'weir-operator', log: this.#log }));
     this.#admins.set(name, { brokers, admin });
     return admin;
   }
@@ -236,7 +239,7 @@ export class PipelineReconciler implements Reconciler {
     let conditions: Condition[] | undefined = pipeline.status?.conditions;
     for (const update of updates) conditions = setCondition(conditions, update, generation, now);
     const next: PipelineStatus = { ...status, observedGeneration: generation, conditions };
-    if (JSON.stringify(next) === JSON.stringify(pipeline.status)) return;
+    if (sameJson(next, pipeline.status)) return;
     const before = pipeline.status?.conditions?.find((c) => c.type === 'Ready');
     const after = conditions?.find((c) => c.type === 'Ready');
     if (after && (before?.reason !== after.reason || before?.status !== after.status)) {

@@ -14,6 +14,7 @@ import { setCondition, summarize, type Condition, type ConditionUpdate } from '.
 import { errorSummary } from '../runtime/controller.ts';
 import type { EventRecorder } from '../runtime/event-recorder.ts';
 import type { ReconcileRequest, ReconcileResult, Reconciler } from '../runtime/reconcile.ts';
+import { sameJson } from '../runtime/same-json.ts';
 import { desiredLimitRange, desiredNamespace, desiredNetworkPolicies, desiredOwnerRole, desiredOwnerRoleBinding, desiredResourceQuota, type TenantInput } from './desired-objects.ts';
 import { chooseRegion, decode, type Backends, type RegionBackends, type RegionObject } from './region-backends.ts';
 import { CREDENTIALS_SECRET, RELEASE_ANNOTATION, TENANT_FINALIZER, tenantLabels, tenantNamespace, topicPrefix } from './tenant-names.ts';
@@ -62,6 +63,9 @@ export interface TenantReconcilerOptions {
   verifyPeriodMs: number;
 }
 
+/** How long a new tenant may wait for its quota to be counted before its status says so. */
+export const QUOTA_GRACE_MS = 5_000;
+
 /** Hash of what the operator last applied to a child; an equal hash in the cache means nothing to write. */
 export const HASH_ANNOTATION = 'weir.dev/applied-hash';
 
@@ -80,6 +84,8 @@ export class TenantReconciler implements Reconciler {
   #verified = new Map<string, { fingerprint: string; at: number }>();
   /** What this operator last wrote to each Tenant, and the resourceVersion that made. */
   #written = new Map<string, { resourceVersion: string | undefined; status?: TenantStatus; finalizer?: boolean }>();
+  /** Since when each new tenant has been waiting only for its quota to be counted. */
+  #quotaPendingSince = new Map<string, number>();
 
   constructor(options: TenantReconcilerOptions) {
     this.#o = options;
@@ -113,12 +119,32 @@ export class TenantReconciler implements Reconciler {
     const parts: ConditionUpdate[] = [namespacePart, quotaCounted(quotas, desiredResourceQuota(input, namespace).spec?.hard ?? {}, this.#o.children.get('ResourceQuota', namespace, 'weir-quota')), network, rbac, ...backends];
 
     const ready = summarize(parts, Reason.Ready, `namespace ${namespace} and all its parts are ready`);
+    if (this.#onlyCountingQuota(tenant, parts)) return { requeueAfterMs: 1_000 };
     await this.#writeStatus(tenant, status, [...parts, ready]);
     if (ready.status !== 'True') {
       if (parts.some((p) => p.reason === Reason.NoRegion)) return { requeueAfterMs: 30_000 };
-      if (parts.every((p) => p.status === 'True' || p.reason === Reason.QuotaPending)) return { requeueAfterMs: 1_000 };
+      // The quota controller's status update wakes the tenant; this is only a safety net.
+      if (parts.every((p) => p.status === 'True' || p.reason === Reason.QuotaPending)) return { requeueAfterMs: 5_000 };
       throw new Error(`tenant ${name} is not ready: ${ready.message}`);
     }
+  }
+
+  /**
+   * Whether a new tenant has everything but a counted quota, and the quota controller has
+   * had less than {@link QUOTA_GRACE_MS} to count it: then the status is not written yet,
+   * since it would be written again moments later. The quota's status update wakes the
+   * tenant; a tenant that waits longer says so in its status.
+   */
+  #onlyCountingQuota(tenant: TenantObject, parts: ConditionUpdate[]): boolean {
+    const name = tenant.metadata!.name!;
+    const waiting = parts.every((p) => p.status === 'True' || p.reason === Reason.QuotaPending) && parts.some((p) => p.reason === Reason.QuotaPending);
+    if (!waiting || tenant.status?.conditions?.some((c) => c.type === 'Ready')) {
+      this.#quotaPendingSince.delete(name);
+      return false;
+    }
+    const since = this.#quotaPendingSince.get(name) ?? this.#o.clock.now();
+    this.#quotaPendingSince.set(name, since);
+    return this.#o.clock.now() - since < QUOTA_GRACE_MS;
   }
 
   /**
@@ -270,7 +296,7 @@ export class TenantReconciler implements Reconciler {
     const wasReady = tenant.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
     const phase = tenant.metadata?.deletionTimestamp ? 'Terminating' : ready.status === 'True' ? 'Ready' : wasReady ? 'Degraded' : 'Provisioning';
     const next: TenantStatus = { ...status, observedGeneration: generation, conditions, phase };
-    if (JSON.stringify(next) === JSON.stringify(tenant.status)) return;
+    if (sameJson(next, tenant.status)) return;
     if (ready.status === 'True' && !wasReady) void this.#o.events.record(tenant, 'Normal', 'Ready', ready.message);
     if (ready.status !== 'True' && wasReady) void this.#o.events.record(tenant, 'Warning', ready.reason, ready.message);
     const rv = await this.#o.applier.applyStatus(tenantDefinition.plural, { ...this.#ref(tenant), status: next });
@@ -303,6 +329,7 @@ export class TenantReconciler implements Reconciler {
     await this.#o.applier.setFinalizer(tenantDefinition.plural, this.#ref(tenant), TENANT_FINALIZER, false);
     this.#verified.delete(name);
     this.#written.delete(name);
+    this.#quotaPendingSince.delete(name);
     this.#o.log.info({ tenant: name, policy: tenant.spec.deletionPolicy }, 'tenant finalized');
   }
 }
