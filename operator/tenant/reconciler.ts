@@ -15,6 +15,8 @@ import { errorSummary } from '../runtime/controller.ts';
 import type { EventRecorder } from '../runtime/event-recorder.ts';
 import type { ReconcileRequest, ReconcileResult, Reconciler } from '../runtime/reconcile.ts';
 import { sameJson } from '../runtime/same-json.ts';
+import { postgresTenantName } from '../adapters/postgres-tenant-store.ts';
+import { redisKeyPrefix, redisUserName } from '../adapters/redis-tenant-store.ts';
 import { desiredLimitRange, desiredNamespace, desiredNetworkPolicies, desiredOwnerRole, desiredOwnerRoleBinding, desiredResourceQuota, type TenantInput } from './desired-objects.ts';
 import { chooseRegion, decode, type Backends, type RegionBackends, type RegionObject } from './region-backends.ts';
 import { CREDENTIALS_SECRET, RELEASE_ANNOTATION, TENANT_FINALIZER, tenantLabels, tenantNamespace, topicPrefix } from './tenant-names.ts';
@@ -244,35 +246,20 @@ export class TenantReconciler implements Reconciler {
       return tenant.status!.conditions!.filter((c) => c.type === 'RedisReady' || c.type === 'PostgresReady').map(({ type, status: s, reason, message }) => ({ type, status: s, reason: reason ?? Reason.Created, message: message ?? '' }));
     }
 
-    const [redis, postgres] = await Promise.allSettled([
-      backends.redis.ensureUser({ tenant: name, password: redisPassword }),
-      backends.postgres.ensureTenant({ tenant: name, password: postgresPassword }),
-    ]);
-    const parts: ConditionUpdate[] = [];
-    const data: Record<string, string> = {};
-    if (redis.status === 'fulfilled') {
-      Object.assign(status, { redisUser: redis.value.user, redisKeyPrefix: redis.value.keyPrefix });
-      Object.assign(data, { 'redis-endpoint': backends.redisEndpoint, 'redis-username': redis.value.user, 'redis-password': redisPassword, 'redis-key-prefix': redis.value.keyPrefix });
-      parts.push({ type: 'RedisReady', status: 'True', reason: Reason.Created, message: `ACL user ${redis.value.user} limited to keys ${redis.value.keyPrefix}*` });
-    } else {
-      parts.push({ type: 'RedisReady', status: 'False', reason: Reason.BackendUnreachable, message: `Redis at ${backends.redisEndpoint}: ${errorSummary(redis.reason)}` });
-    }
-    if (postgres.status === 'fulfilled') {
-      Object.assign(status, { postgresRole: postgres.value.role, postgresSchema: postgres.value.schema });
-      Object.assign(data, {
-        'postgres-endpoint': backends.postgresEndpoint,
-        'postgres-database': postgres.value.database,
-        'postgres-username': postgres.value.role,
-        'postgres-password': postgresPassword,
-        'postgres-schema': postgres.value.schema,
-      });
-      parts.push({ type: 'PostgresReady', status: 'True', reason: Reason.Created, message: `role and schema ${postgres.value.schema}` });
-    } else {
-      parts.push({ type: 'PostgresReady', status: 'False', reason: Reason.BackendUnreachable, message: `Postgres at ${backends.postgresEndpoint}: ${errorSummary(postgres.reason)}` });
-    }
-    // Keep passwords the backends did not take yet, so the next attempt sets the same ones.
-    data['redis-password'] ??= redisPassword;
-    data['postgres-password'] ??= postgresPassword;
+    // The Secret names only what is derived from the tenant's name, so it is written
+    // alongside the backends rather than after them; the passwords are stored before any
+    // backend takes them, so an interrupted attempt sets the same ones the next time.
+    const data: Record<string, string> = {
+      'redis-endpoint': backends.redisEndpoint,
+      'redis-username': redisUserName(name),
+      'redis-password': redisPassword,
+      'redis-key-prefix': redisKeyPrefix(name),
+      'postgres-endpoint': backends.postgresEndpoint,
+      'postgres-database': backends.database,
+      'postgres-username': postgresTenantName(name),
+      'postgres-password': postgresPassword,
+      'postgres-schema': postgresTenantName(name),
+    };
     const secret: V1Secret = {
       apiVersion: 'v1',
       kind: 'Secret',
@@ -281,7 +268,25 @@ export class TenantReconciler implements Reconciler {
       stringData: data,
     };
     const unchanged = existing && Object.entries(data).every(([k, v]) => decode(existing, k) === v);
-    if (!unchanged) this.#o.children.remember(await this.#o.applier.apply(secret));
+    const [redis, postgres, written] = await Promise.allSettled([
+      backends.redis.ensureUser({ tenant: name, password: redisPassword }),
+      backends.postgres.ensureTenant({ tenant: name, password: postgresPassword }),
+      unchanged ? Promise.resolve() : this.#o.applier.apply(secret).then((obj) => this.#o.children.remember(obj)),
+    ]);
+    if (written.status === 'rejected') throw written.reason;
+    const parts: ConditionUpdate[] = [];
+    if (redis.status === 'fulfilled') {
+      Object.assign(status, { redisUser: redis.value.user, redisKeyPrefix: redis.value.keyPrefix });
+      parts.push({ type: 'RedisReady', status: 'True', reason: Reason.Created, message: `ACL user ${redis.value.user} limited to keys ${redis.value.keyPrefix}*` });
+    } else {
+      parts.push({ type: 'RedisReady', status: 'False', reason: Reason.BackendUnreachable, message: `Redis at ${backends.redisEndpoint}: ${errorSummary(redis.reason)}` });
+    }
+    if (postgres.status === 'fulfilled') {
+      Object.assign(status, { postgresRole: postgres.value.role, postgresSchema: postgres.value.schema });
+      parts.push({ type: 'PostgresReady', status: 'True', reason: Reason.Created, message: `role and schema ${postgres.value.schema}` });
+    } else {
+      parts.push({ type: 'PostgresReady', status: 'False', reason: Reason.BackendUnreachable, message: `Postgres at ${backends.postgresEndpoint}: ${errorSummary(postgres.reason)}` });
+    }
     if (parts.every((p) => p.status === 'True')) this.#verified.set(name, { fingerprint, at: this.#o.clock.now() });
     else this.#verified.delete(name);
     return parts;
