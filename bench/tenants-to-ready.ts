@@ -9,13 +9,13 @@
  *
  *   node bench/tenants-to-ready.ts [--tenants 1000] [--concurrency 32] [--operator-concurrency 32]
  */
-import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { pool } from './pool.ts';
 import { KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { Informer } from '../operator/runtime/informer.ts';
 import { TenantSpec } from '../crds/tenant.ts';
 import { desiredLimitRange, desiredNamespace, desiredNetworkPolicies, desiredOwnerRole, desiredOwnerRoleBinding, desiredResourceQuota } from '../operator/tenant/desired-objects.ts';
+import { apiserverRequests, requestsPerItem } from './apiserver-requests.ts';
 import { cpuBetween, cpuByProgram } from './cpu-by-program.ts';
 import { MANAGED_BY } from '../operator/tenant/tenant-names.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,31 +32,7 @@ const OPERATOR_CONCURRENCY = Number(values['operator-concurrency']);
 const clients = connect();
 const run = Date.now().toString(36);
 
-/** apiserver_request_total by verb and resource, from the API server's own metrics. */
-async function apiserverRequests(): Promise<Map<string, number>> {
-  const text = spawnSync('kubectl', ['get', '--raw', '/metrics'], { encoding: 'utf8', maxBuffer: 1 << 28 }).stdout;
-  const totals = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('apiserver_request_total{')) continue;
-    const verb = /verb="([^"]+)"/.exec(line)?.[1];
-    const resource = /resource="([^"]*)"/.exec(line)?.[1];
-    const subresource = /subresource="([^"]*)"/.exec(line)?.[1];
-    const key = `${verb} ${resource}${subresource ? '/' + subresource : ''}`;
-    totals.set(key, (totals.get(key) ?? 0) + Number(line.split(' ').at(-1)));
-  }
-  return totals;
-}
-
-/** The requests per tenant between two samples, largest first. */
-function perTenant(before: Map<string, number>, after: Map<string, number>): string {
-  return [...after]
-    .map(([k, v]) => [k, (v - (before.get(k) ?? 0)) / N] as const)
-    .filter(([, v]) => v >= 0.05)
-    .sort((a, b) => b[1] - a[1])
-    .map(([k, v]) => `${k} ${v.toFixed(2)}`)
-    .join(', ');
-}
-
+/** The value of a metric's first series. */
 function metric(text: string, name: string): number {
   const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
   return line ? Number(line.split(' ').at(-1)) : NaN;
@@ -181,7 +157,7 @@ tenants.on('add', count);
 tenants.on('update', count);
 tenants.start();
 await tenants.waitForSync();
-const requestsBefore = await apiserverRequests();
+const requestsBefore = apiserverRequests();
 const weirCpuBefore = cpuByProgram();
 t0 = performance.now();
 await pool(N, C, (i) =>
@@ -210,7 +186,7 @@ const pct = (values: number[], q: number) => [...values].sort((a, b) => a - b)[M
 const stageLine = [...stages].sort(([, a], [, b]) => pct(a, 0.5) - pct(b, 0.5)).map(([type, v]) => `${type} p50 ${pct(v, 0.5)} s p90 ${pct(v, 0.9)} s`).join(', ');
 const weirCpu = cpuBetween(weirCpuBefore, cpuByProgram());
 await tenants.stop();
-const requestsAfter = await apiserverRequests();
+const requestsAfter = apiserverRequests();
 const loadedSample = await settledHeap();
 const loaded = loadedSample.text;
 await operator.stop();
@@ -229,5 +205,5 @@ console.log(`  operator heap growth per cached object (tenant + 8 children): ${(
 console.log(`  CPU used during the raw writes: ${rawCpu}`);
 console.log(`  CPU used while Weir worked:    ${weirCpu}`);
 console.log(`  seconds from creation to each condition turning True: ${stageLine}`);
-console.log(`  API requests per tenant while Weir worked (bench's own create and informer included): ${perTenant(requestsBefore, requestsAfter)}`);
+console.log(`  API requests per tenant while Weir worked (bench's own create and informer included): ${requestsPerItem(requestsBefore, requestsAfter, N)}`);
 process.exit(0);

@@ -21,6 +21,7 @@ import {
 import { pino, type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { GROUP, VERSION } from '../crds/kind-definition.ts';
+import { ChildApplier, HASH_ANNOTATION } from './runtime/child-applier.ts';
 import { Applier } from './runtime/apply.ts';
 import { systemClock } from './runtime/clock.ts';
 import { Controller } from './runtime/controller.ts';
@@ -32,7 +33,7 @@ import { Manager } from './runtime/manager.ts';
 import { projectMetadata } from './runtime/metadata-projection.ts';
 import { createWorkQueueMetrics } from './runtime/work-queue-metrics.ts';
 import { RegionBackends, type RegionObject } from './tenant/region-backends.ts';
-import { HASH_ANNOTATION, TenantReconciler, type TenantObject } from './tenant/reconciler.ts';
+import { TenantReconciler, type TenantObject } from './tenant/reconciler.ts';
 import { MANAGED_BY, TENANT_LABEL, tenantNamespace } from './tenant/tenant-names.ts';
 import { KafkaAdmins, PipelineReconciler, type PipelineObject } from './pipeline/reconciler.ts';
 import { keyOf } from './runtime/reconcile.ts';
@@ -151,6 +152,9 @@ export function buildOperator(config: OperatorConfig, kubeConfig: ReturnType<typ
 
   const backends = new RegionBackends({ kubeConfig, log });
   const applier = new Applier({ kubeConfig, fieldManager: 'weir-operator' });
+  // Children found unchanged are applied again once per re-sync, which reverts edits.
+  const childApplier = new ChildApplier({ applier, children: childCache, clock, refreshMs: config.resyncPeriodMs });
+  for (const child of Object.values(children)) child.on('delete', (obj) => childApplier.forget(obj));
   const events = new EventRecorder({ kubeConfig, component: 'weir-operator', instance: config.identity, clock, log });
   const reconciler = new TenantReconciler({
     kubeConfig,
@@ -158,6 +162,7 @@ export function buildOperator(config: OperatorConfig, kubeConfig: ReturnType<typ
     tenants,
     regions,
     children: childCache,
+    childApplier,
     backends,
     events,
     clock,
@@ -194,6 +199,7 @@ export function buildOperator(config: OperatorConfig, kubeConfig: ReturnType<typ
       tenants,
       regions,
       children: childCache,
+      childApplier,
       kafka,
       events,
       clock,

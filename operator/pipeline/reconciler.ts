@@ -12,6 +12,7 @@ import { BatchingTopicAdmin } from '../adapters/batching-topic-admin.ts';
 import { KafkajsTopicAdmin } from '../adapters/kafkajs-topic-admin.ts';
 import { planTopicChanges, type TopicAdmin, type TopicState } from '../adapters/topic-admin.ts';
 import { controllerReference, type Applier } from '../runtime/apply.ts';
+import type { ChildApplier } from '../runtime/child-applier.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { setCondition, summarize, type Condition, type ConditionUpdate } from '../runtime/conditions.ts';
 import { errorSummary } from '../runtime/controller.ts';
@@ -79,6 +80,8 @@ export interface PipelineReconcilerOptions {
   tenants: { list(): TenantObject[] };
   regions: { list(): RegionObject[] };
   children: { get(kind: string, namespace: string, name: string): KubernetesObject | undefined; remember(obj: KubernetesObject): void };
+  /** Writes the workload objects unless they are unchanged. */
+  childApplier: ChildApplier;
   kafka: KafkaAdmins;
   events: EventRecorder;
   clock: Clock;
@@ -211,12 +214,14 @@ export class PipelineReconciler implements Reconciler {
     const input: PipelineInput = { namespace, name, spec: pipeline.spec, ownerReference: controllerReference(pipeline), topics, image: this.#o.processorImage, kafkaBootstrapServers: region.spec.kafka.bootstrapServers };
     const paused = pipeline.spec.lifecycle.desiredPhase === 'Paused';
     const deployment = this.#o.children.get('Deployment', namespace, processorName(name)) as (KubernetesObject & { spec?: { replicas?: number }; status?: { availableReplicas?: number } }) | undefined;
-    // Running leaves replicas to the autoscaler, except when coming back from zero.
-    const replicas = paused ? 0 : deployment && (deployment.spec?.replicas ?? 1) > 0 ? undefined : pipeline.spec.scaling.minReplicas;
+    // Running leaves replicas to the autoscaler, which holds them within min and max, except
+    // when coming back from zero (an autoscaler does not scale up from zero). A new
+    // Deployment starts with the API server's default of one.
+    const replicas = paused ? 0 : deployment?.spec?.replicas === 0 ? pipeline.spec.scaling.minReplicas : undefined;
     try {
       const objects: KubernetesObject[] = [desiredConfigMap(input), desiredDeployment(input, replicas), desiredService(input), desiredDisruptionBudget(input)];
       if (!paused) objects.push(desiredAutoscaler(input));
-      await Promise.all(objects.map(async (obj) => this.#o.children.remember(await this.#o.applier.apply(obj))));
+      await Promise.all(objects.map((obj) => this.#o.childApplier.apply(obj)));
       if (paused) await this.#o.applier.delete({ apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: { name: processorName(name), namespace } });
     } catch (err) {
       return { type: 'WorkloadReady', status: 'False', reason: Reason.ApplyFailed, message: `applying the processor failed: ${errorSummary(err)}` };

@@ -3,12 +3,13 @@
  * user and Postgres role and schema, and the Secret with the generated credentials; a
  * finalizer removes the backend users when the Tenant goes.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { CoreV1Api, type KubeConfig, type KubernetesObject, type V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_VERSION } from '../../crds/kind-definition.ts';
 import { tenantDefinition, type TenantSpec, type TenantStatus } from '../../crds/tenant.ts';
 import { controllerReference, isNewerVersion, statusCode, type Applier } from '../runtime/apply.ts';
+import { hashOf, type ChildApplier } from '../runtime/child-applier.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { setCondition, summarize, type Condition, type ConditionUpdate } from '../runtime/conditions.ts';
 import { errorSummary } from '../runtime/controller.ts';
@@ -53,8 +54,10 @@ export interface TenantReconcilerOptions {
   applier: Applier;
   tenants: { get(key: string): TenantObject | undefined };
   regions: { list(): RegionObject[] };
-  /** Cached children, so that an unchanged object is not written again; `remember` adds one just written. */
+  /** Cached children: the credentials Secret is read from there. */
   children: { get(kind: string, namespace: string, name: string): KubernetesObject | undefined; remember(obj: KubernetesObject): void };
+  /** Writes children unless they are unchanged. */
+  childApplier: ChildApplier;
   backends: RegionBackends;
   events: EventRecorder;
   clock: Clock;
@@ -67,13 +70,6 @@ export interface TenantReconcilerOptions {
 
 /** How long a new tenant may wait for its quota to be counted before its status says so. */
 export const QUOTA_GRACE_MS = 5_000;
-
-/** Hash of what the operator last applied to a child; an equal hash in the cache means nothing to write. */
-export const HASH_ANNOTATION = 'weir.dev/applied-hash';
-
-function hashOf(obj: unknown): string {
-  return createHash('sha256').update(JSON.stringify(obj)).digest('base64url').slice(0, 22);
-}
 
 function password(): string {
   return randomBytes(24).toString('base64url');
@@ -176,15 +172,7 @@ export class TenantReconciler implements Reconciler {
   /** Applies objects, all at once, unless the cache shows them unchanged since this operator last applied them. */
   async #part(type: string, what: string, objects: KubernetesObject[]): Promise<ConditionUpdate> {
     try {
-      await Promise.all(
-        objects.map(async (obj) => {
-          const hash = hashOf(obj);
-          const cached = this.#o.children.get(obj.kind!, obj.metadata?.namespace ?? '', obj.metadata!.name!);
-          if (cached?.metadata?.annotations?.[HASH_ANNOTATION] === hash) return;
-          obj.metadata!.annotations = { ...obj.metadata!.annotations, [HASH_ANNOTATION]: hash };
-          this.#o.children.remember(await this.#o.applier.apply(obj));
-        }),
-      );
+      await Promise.all(objects.map((obj) => this.#o.childApplier.apply(obj)));
       return { type, status: 'True', reason: Reason.Created, message: `${what} in place` };
     } catch (err) {
       return { type, status: 'False', reason: Reason.ApplyFailed, message: `applying ${what} failed: ${errorSummary(err)}` };
