@@ -2,8 +2,10 @@
  * Benchmark: N Pipelines (4 topics each) applied at once until all report TopicsReady,
  * against creating the same 4N topics with raw admin calls through the same client
  * library, in the same run. Run it with `npm run bench:pipelines` (inside the local
- * environment). Pipelines are measured to TopicsReady, not Ready: the local environment
- * runs no kubelet, so processors never become available here.
+ * environment, without its process node). Pipelines are measured to TopicsReady, not
+ * Ready: five hundred processors, one Node.js process each, do not fit on the machine this
+ * runs on, so their pods stay Pending; the Deployments, ReplicaSets, pods and autoscalers
+ * are still created and cost the API server and controller manager what they cost.
  *
  *   node bench/pipelines-to-topics.ts [--pipelines 500] [--concurrency 32]
  */

@@ -7,8 +7,9 @@
  *   node hack/local-env/cli.ts build [--with <components>]      build and cache the programs only
  *
  * Components: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kafka, redis,
- * postgres, or the groups kube, kube-api and all (the default). `run` leaves out the
- * Kubernetes components when KUBECONFIG is already set, so tests use that cluster.
+ * postgres, process-node (runs Weir's pods as local processes, in place of a kubelet), or
+ * the groups kube, kube-api and all (the default). `run` leaves out the Kubernetes
+ * components and the process node when KUBECONFIG is already set, so tests use that cluster.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, readdirSync } from 'node:fs';
@@ -153,7 +154,7 @@ async function run(components: string[], command: string[]): Promise<number> {
   if (command.length === 0) throw new Error('run needs a command after --');
   let chosen = resolveComponents(components);
   if (process.env.KUBECONFIG) {
-    chosen = chosen.filter((n) => n !== 'etcd' && !n.startsWith('kube-'));
+    chosen = chosen.filter((n) => n !== 'etcd' && !n.startsWith('kube-') && n !== 'process-node');
     log(`using the cluster in KUBECONFIG=${process.env.KUBECONFIG}`);
   }
   const env = await LocalEnv.start({ components: chosen, log });
@@ -197,7 +198,8 @@ async function main(): Promise<number> {
     case 'build': {
       const targets = new Set<BuildTarget>();
       const builds: Record<string, BuildTarget> = { etcd: 'etcd', kafka: 'kafka', redis: 'debian', postgres: 'debian' };
-      for (const name of resolveComponents(components)) targets.add(builds[name] ?? 'kube');
+      // The process node runs on the repository's own Node: nothing to build.
+      for (const name of resolveComponents(components)) if (name !== 'process-node') targets.add(builds[name] ?? 'kube');
       await ensureBuilt([...targets]);
       return 0;
     }

@@ -66,7 +66,9 @@ export class KubeControllerManager extends KubeController {
       `--service-account-private-key-file=${this.apiserver.serviceAccountKeyFile}`,
       `--root-ca-file=${this.apiserver.caFile}`,
       '--use-service-account-credentials=false',
-      '--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-route',
+      // The node lifecycle controller lifts the not-ready taint off the process node once
+      // it reports Ready, and taints it again if its heartbeats stop, as in a cluster.
+      '--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route',
       // A new tenant's ResourceQuota is counted, and CRDs become countable, within seconds.
       '--resource-quota-sync-period=5s',
       // At the default 20 requests/s the controller manager, not the API server, caps how

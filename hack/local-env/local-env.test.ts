@@ -23,7 +23,7 @@ describe('resolveComponents', () => {
 
   it('expands groups and keeps the start order whatever the request order', () => {
     assert.deepEqual(resolveComponents(['redis', 'kube-api', 'kafka']), ['etcd', 'kube-apiserver', 'kafka', 'redis']);
-    assert.equal(resolveComponents(['all']).length, 7);
+    assert.equal(resolveComponents(['all']).length, 8);
   });
 
   it('names the choices when a component is unknown', () => {

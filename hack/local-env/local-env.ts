@@ -1,7 +1,8 @@
 /**
  * The local environment: real etcd, kube-apiserver, kube-controller-manager,
  * kube-scheduler, Kafka, Redis and PostgreSQL started as local processes on free loopback
- * ports with temporary data directories, torn down on exit, failure and Ctrl-C.
+ * ports with temporary data directories, plus the process node that runs Weir's pods in
+ * place of a kubelet; torn down on exit, failure and Ctrl-C.
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,7 @@ import { KubeApiserver } from './kube-apiserver.ts';
 import { KubeControllerManager, KubeScheduler } from './kube-controllers.ts';
 import { signalGroup } from './managed-process.ts';
 import { Postgres } from './postgres.ts';
+import { ProcessNode } from './process-node/local-env-component.ts';
 import { Redis } from './redis.ts';
 import { ensureBuilt, toolchain, type BuildTarget } from './toolchain.ts';
 
@@ -32,6 +34,8 @@ export function resolveComponents(requested: readonly string[]): ComponentName[]
     else if ((COMPONENT_NAMES as readonly string[]).includes(name)) wanted.add(name as ComponentName);
     else throw new Error(`unknown component '${name}'; choose from ${[...Object.keys(COMPONENT_GROUPS), ...COMPONENT_NAMES].join(', ')}`);
   }
+  // Pods reach the process node through ReplicaSets and the scheduler.
+  if (wanted.has('process-node')) ['kube-controller-manager', 'kube-scheduler'].forEach((n) => wanted.add(n as ComponentName));
   if (wanted.has('kube-controller-manager') || wanted.has('kube-scheduler')) wanted.add('kube-apiserver');
   if (wanted.has('kube-apiserver')) wanted.add('etcd');
   return COMPONENT_NAMES.filter((n) => wanted.has(n));
@@ -124,6 +128,7 @@ export class LocalEnv {
       kafka: () => new Kafka(ctx),
       redis: () => new Redis(ctx),
       postgres: () => new Postgres(ctx),
+      'process-node': () => new ProcessNode(ctx, apiserver),
     };
     for (const name of order) components.set(name, all[name]());
     const env = new LocalEnv(dir, order, components, options);
