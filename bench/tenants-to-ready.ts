@@ -124,10 +124,10 @@ console.error(`  controller manager settled the raw namespaces in ${((performanc
 
 const operator = new OperatorProcess('bench', { kubeconfig: process.env.KUBECONFIG!, namespace: 'weir-system', healthPort: await freePort(), args: ['--leader-elect=false', `--concurrency=${OPERATOR_CONCURRENCY}`, '--log-level=warn'] });
 await operator.ready();
-/** The smallest heap of a few samples, so that garbage not yet collected counts less. */
+/** The smallest heap of samples over 15 s: long enough for V8 to collect once the operator is idle. */
 async function settledHeap(): Promise<{ heap: number; text: string }> {
   let best = { heap: Infinity, text: '' };
-  for (let i = 0; i < 5; i++) {
+  for (let i = 0; i < 15; i++) {
     await sleep(1000);
     const text = await operator.metrics();
     const heap = metric(text, 'nodejs_heap_size_used_bytes');

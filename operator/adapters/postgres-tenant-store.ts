@@ -93,8 +93,9 @@ export class PostgresTenantStore {
 
   constructor(options: PostgresTenantStoreOptions) {
     this.#log = (options.log ?? pino({ enabled: false })).child({ adapter: 'postgres-tenant-store' });
-    // Reconciles need a connection or two; more would only take slots from the data plane.
-    this.#pool = new pg.Pool({ connectionString: options.connectionString, max: 4, application_name: 'weir-operator' });
+    // Enough for the operator's concurrent reconciles to create tenants side by side when
+    // they arrive in bulk, few against a server's default of 100 connections.
+    this.#pool = new pg.Pool({ connectionString: options.connectionString, max: 10, application_name: 'weir-operator' });
     // An idle connection that breaks must not crash the operator; the pool replaces it.
     this.#pool.on('error', (err) => this.#log.warn({ err: { message: err.message } }, 'postgres connection error'));
   }
@@ -113,11 +114,11 @@ export class PostgresTenantStore {
     return this.#transaction(async (client) => {
       const ident = (value: string) => client.escapeIdentifier(value);
       await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKey(`tenant/${name}`)]);
-      const { rows } = await client.query<{ database: string; exists: boolean; canReadVerifiers: boolean; hasPublic: boolean }>(
+      const { rows } = await client.query<{ database: string; exists: boolean; canReadVerifiers: boolean; publicCanCreate: boolean }>(
         `SELECT current_database() AS database,
                 EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = $1) AS "exists",
                 has_table_privilege('pg_catalog.pg_authid', 'SELECT') AS "canReadVerifiers",
-                to_regnamespace('public') IS NOT NULL AS "hasPublic"`,
+                to_regnamespace('public') IS NOT NULL AND has_schema_privilege('public', 'public', 'CREATE') AS "publicCanCreate"`,
         [name],
       );
       const state = rows[0]!;
@@ -141,7 +142,7 @@ export class PostgresTenantStore {
       await client.query(`ALTER ROLE ${role} SET search_path TO ${schema}`);
       await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [SHARED_ACL_LOCK]);
       // PostgreSQL 15 no longer lets PUBLIC create in public; older clusters and hand edits might.
-      if (state.hasPublic) await client.query('REVOKE CREATE ON SCHEMA public FROM PUBLIC');
+      if (state.publicCanCreate) await client.query('REVOKE CREATE ON SCHEMA public FROM PUBLIC');
       // Explicit, so that the tenant keeps its access if CONNECT is ever revoked from PUBLIC.
       await client.query(`GRANT CONNECT ON DATABASE ${ident(state.database)} TO ${role}`);
       if (!state.exists) log.info('created postgres tenant');
