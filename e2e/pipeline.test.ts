@@ -19,7 +19,7 @@ const NS = 'tenant-streams';
 
 interface PipelineView {
   metadata: { name: string };
-  status?: { phase?: string; topics?: { role: string; name: string; partitions?: number }[]; conditions?: { type: string; status: string; reason?: string; message?: string }[] };
+  status?: { phase?: string; topics?: { role: string; name: string; partitions?: number; topicId?: string }[]; conditions?: { type: string; status: string; reason?: string; message?: string }[] };
 }
 
 let clients: Clients;
@@ -86,6 +86,10 @@ describe('a pipeline', () => {
       return current;
     }, 60_000);
     assert.deepEqual(p.status?.topics?.map((t) => t.name).sort(), ['weir.tenant-streams.orders.dlq', 'weir.tenant-streams.orders.input', 'weir.tenant-streams.orders.output', 'weir.tenant-streams.orders.retry']);
+    // Kafka's topic ids, in the form kafka-topics.sh prints them, one per topic.
+    const ids = p.status?.topics?.map((t) => t.topicId ?? '') ?? [];
+    assert.ok(ids.every((id) => /^[A-Za-z0-9_-]{22}$/.test(id)), JSON.stringify(p.status?.topics));
+    assert.equal(new Set(ids).size, 4);
     const input = await brokerView('weir.tenant-streams.orders.input');
     assert.equal(input?.partitions, 3);
     assert.equal(input?.config['retention.ms'], String(24 * 3600 * 1000));

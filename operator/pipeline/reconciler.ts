@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { API_VERSION } from '../../crds/kind-definition.ts';
 import { pipelineDefinition, type PipelineSpec, type PipelineStatus } from '../../crds/pipeline.ts';
 import { BatchingTopicAdmin } from '../adapters/batching-topic-admin.ts';
-import { KafkajsTopicAdmin } from '../adapters/kafkajs-topic-admin.ts';
+import { PlatformaticTopicAdmin } from '../adapters/platformatic-topic-admin.ts';
 import { planTopicChanges, type TopicAdmin, type TopicState } from '../adapters/topic-admin.ts';
 import { controllerReference, type Applier } from '../runtime/apply.ts';
 import type { ChildApplier } from '../runtime/child-applier.ts';
@@ -63,8 +63,9 @@ export class KafkaAdmins {
     const cached = this.#admins.get(name);
     if (cached?.brokers === brokers) return cached.admin;
     void cached?.admin.close();
-    // Reconciles running at once share one describe and one create request.
-    const admin = new BatchingTopicAdmin(new KafkajsTopicAdmin({ brokers: region.spec.kafka.bootstrapServers, clientId: 'weir-operator', log: this.#log }));
+    // Reconciles running at once share one describe and one create request. The
+    // @platformatic/kafka adapter speaks current protocol versions, so it reports topic ids.
+    const admin = new BatchingTopicAdmin(new PlatformaticTopicAdmin({ brokers: region.spec.kafka.bootstrapServers, clientId: 'weir-operator', log: this.#log }));
     this.#admins.set(name, { brokers, admin });
     return admin;
   }
