@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PipelineSpec } from '../../crds/pipeline.ts';
 import { desiredTopics } from './desired-topics.ts';
-import { desiredAutoscaler, desiredConfigMap, desiredDeployment, type PipelineInput } from './desired-workloads.ts';
+import { desiredAutoscaler, desiredConfigMap, desiredDeployment, desiredService, type PipelineInput } from './desired-workloads.ts';
 
 const owner = { apiVersion: 'weir.dev/v1alpha1', kind: 'Pipeline', name: 'clicks', uid: 'u', controller: true, blockOwnerDeletion: true };
 
@@ -39,6 +39,12 @@ describe('the processor workload', () => {
     assert.equal(pod.securityContext?.runAsNonRoot, true);
     assert.equal(pod.automountServiceAccountToken, false);
     assert.equal(pod.containers[0]!.securityContext?.readOnlyRootFilesystem, true);
+  });
+
+  it('exposes metrics through a headless Service, so no cluster IP is allocated for scraping', () => {
+    const service = desiredService(input({ source: { partitions: 3 } }));
+    assert.equal(service.spec?.clusterIP, 'None');
+    assert.deepEqual(service.spec?.ports?.map((p) => [p.name, p.port]), [['metrics', 9090]]);
   });
 
   it('scales between the spec minimum and maximum on consumer lag per replica', () => {

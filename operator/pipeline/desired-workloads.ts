@@ -94,7 +94,9 @@ export function desiredService(p: PipelineInput): V1Service {
     apiVersion: 'v1',
     kind: 'Service',
     metadata: meta(p),
-    spec: { selector: { 'weir.dev/pipeline': p.name, 'app.kubernetes.io/name': 'weir-processor' }, ports: [{ name: 'metrics', port: 9090, targetPort: 'metrics' }] },
+    // Headless: Prometheus scrapes each processor through the endpoints; a cluster IP
+    // would be allocated for nothing.
+    spec: { clusterIP: 'None', selector: { 'weir.dev/pipeline': p.name, 'app.kubernetes.io/name': 'weir-processor' }, ports: [{ name: 'metrics', port: 9090, targetPort: 'metrics' }] },
   };
 }
 
