@@ -12,11 +12,11 @@ export class OperatorProcess {
   readonly healthPort: number;
 
   /** Starts a replica; `healthPort` must be free (see freePort in hack/local-env/ports.ts). */
-  constructor(identity: string, options: { kubeconfig: string; namespace: string; healthPort: number; args?: string[] }) {
+  constructor(identity: string, options: { kubeconfig: string; namespace: string; healthPort: number; args?: string[]; nodeOptions?: string[] }) {
     this.identity = identity;
     this.healthPort = options.healthPort;
     const args = [`--identity=${identity}`, `--health-port=${options.healthPort}`, `--leader-election-namespace=${options.namespace}`, ...(options.args ?? [])];
-    this.#child = spawn(process.execPath, [join(root, 'operator', 'main.ts'), ...args], {
+    this.#child = spawn(process.execPath, [...(options.nodeOptions ?? []), join(root, 'operator', 'main.ts'), ...args], {
       env: { ...process.env, KUBECONFIG: options.kubeconfig },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
