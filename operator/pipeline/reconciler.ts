@@ -248,7 +248,10 @@ export class PipelineReconciler implements Reconciler {
     if (sameJson(next, pipeline.status)) return;
     const before = pipeline.status?.conditions?.find((c) => c.type === 'Ready');
     const after = conditions?.find((c) => c.type === 'Ready');
-    if (after && (before?.reason !== after.reason || before?.status !== after.status)) {
+    // A new pipeline waiting for its processor is progress, not news: say nothing until it
+    // is Ready, something is wrong, or Ready is lost.
+    const progressing = after?.reason === Reason.ReplicasUnavailable && before?.status !== 'True';
+    if (after && !progressing && (before?.reason !== after.reason || before?.status !== after.status)) {
       void this.#o.events.record(pipeline, after.status === 'True' ? 'Normal' : 'Warning', after.reason ?? 'Changed', after.message ?? '');
     }
     await this.#o.applier.applyStatus(pipelineDefinition.plural, { ...this.#ref(pipeline), status: next });
