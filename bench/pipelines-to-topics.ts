@@ -109,12 +109,20 @@ const weirSeconds = (await allReady) / 1000;
 const weirCpu = cpuBetween(weirCpuBefore, cpuByProgram());
 const requestsAfter = apiserverRequests();
 await informer.stop();
+const metricsText = await operator.metrics();
 await operator.stop();
+/** The sum of a metric's series that carry `label`. */
+const sumOf = (name: string, label: string) =>
+  metricsText
+    .split('\n')
+    .filter((l) => l.startsWith(`${name}{`) && l.includes(label))
+    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
 
 console.log(`\nPipelines to TopicsReady against raw topic creation (${N} pipelines, ${4 * N} topics, concurrency ${C}, operator concurrency 32)`);
 console.log(`  raw: createTopics of the same topics   ${rawSeconds.toFixed(2).padStart(8)} s  ${(4 * N / rawSeconds).toFixed(1).padStart(7)} topics/s`);
 console.log(`  Weir: pipelines to TopicsReady          ${weirSeconds.toFixed(2).padStart(8)} s  ${(4 * N / weirSeconds).toFixed(1).padStart(7)} topics/s`);
 console.log(`  ratio (Weir rate / raw rate): ${(rawSeconds / weirSeconds).toFixed(3)}  (goal ≥ 0.5)`);
+console.log(`  pipeline reconciles: ${sumOf('controller_runtime_reconcile_total', 'controller="pipeline"')}, of which ${sumOf('controller_runtime_reconcile_errors_total', 'controller="pipeline"')} failed and were retried`);
 console.log(`  CPU used during the raw creates: ${rawCpu}`);
 console.log(`  CPU used while Weir worked:      ${weirCpu}`);
 console.log(`  API requests per pipeline while Weir worked (bench's own apply and informer and the controller manager's work included): ${requestsPerItem(requestsBefore, requestsAfter, N)}`);
