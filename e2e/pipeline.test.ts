@@ -12,7 +12,7 @@ import { hasLocalEnv, startComponent, stopComponent } from '../hack/local-env/co
 import { applyWeirObject, deleteWeirObject, type Clients } from './cluster.ts';
 import { eventually } from './eventually.ts';
 import type { OperatorProcess } from './operator-process.ts';
-import { env, REGION, setUpPlatform, startOperator } from './platform.ts';
+import { env, readyTenant, setUpPlatform, startOperator } from './platform.ts';
 
 const { ConfigResourceTypes, logLevel } = kafkajs;
 const NS = 'tenant-streams';
@@ -60,16 +60,7 @@ before(async () => {
   ({ clients, operatorKube } = await setUpPlatform());
   kafka = new kafkajs.Kafka({ clientId: 'weir-e2e-check', brokers: [env('WEIR_KAFKA_BROKERS')], logLevel: logLevel.NOTHING });
   operator = await startOperator(operatorKube, 'pipelines', ['--leader-elect=false']);
-  await applyWeirObject(clients.custom, {
-    apiVersion: 'weir.dev/v1alpha1',
-    kind: 'Tenant',
-    metadata: { name: 'streams' },
-    spec: { owners: [{ kind: 'User', name: 'streams-owner' }], regions: [REGION], quotas: { pipelines: 3, partitions: 60 } },
-  } as never);
-  await eventually(async () => {
-    const t = (await clients.custom.getClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'tenants', name: 'streams' })) as { status?: { phase?: string } };
-    assert.equal(t.status?.phase, 'Ready');
-  }, 60_000);
+  await readyTenant(clients, 'streams', { pipelines: 3, partitions: 60 });
 });
 
 after(async () => {

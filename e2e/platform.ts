@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { applyWeirObject, connect, ensureNamespace, installCrds, operatorKubeconfig, type Clients } from './cluster.ts';
 import { freePort } from '../hack/local-env/ports.ts';
+import { eventually } from './eventually.ts';
 import { OperatorProcess } from './operator-process.ts';
 
 export const PLATFORM = 'weir-system';
@@ -50,4 +51,18 @@ export async function setUpPlatform(): Promise<{ clients: Clients; operatorKube:
 /** Starts an operator replica under the chart's RBAC. */
 export async function startOperator(operatorKube: string, identity: string, args: string[] = []): Promise<OperatorProcess> {
   return new OperatorProcess(identity, { kubeconfig: operatorKube, namespace: PLATFORM, healthPort: await freePort(), args: [...FAST, ...args] });
+}
+
+/** Applies a Tenant in the platform's Region, owned by `<name>-owner`, and waits until it is Ready. */
+export async function readyTenant(clients: Clients, name: string, quotas: Record<string, unknown>): Promise<void> {
+  await applyWeirObject(clients.custom, {
+    apiVersion: 'weir.dev/v1alpha1',
+    kind: 'Tenant',
+    metadata: { name },
+    spec: { owners: [{ kind: 'User', name: `${name}-owner` }], regions: [REGION], quotas },
+  } as never);
+  await eventually(async () => {
+    const t = (await clients.custom.getClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'tenants', name })) as { status?: { phase?: string } };
+    assert.equal(t.status?.phase, 'Ready');
+  }, 60_000);
 }

@@ -18,7 +18,7 @@ import { hasLocalEnv, startComponent, stopComponent } from '../hack/local-env/co
 import { applyWeirObject, deleteWeirObject, ensureNamespace, type Clients } from './cluster.ts';
 import { eventually } from './eventually.ts';
 import type { OperatorProcess } from './operator-process.ts';
-import { REGION, setUpPlatform, startOperator } from './platform.ts';
+import { readyTenant, setUpPlatform, startOperator } from './platform.ts';
 
 const NS = 'tenant-nodes';
 const PIPELINE = 'clicks';
@@ -108,16 +108,7 @@ describe('the process node', { skip: processNode || hasLocalEnv() ? false : 'che
     ({ clients, operatorKube } = await setUpPlatform());
     apps = clients.kc.makeApiClient(AppsV1Api);
     operator = await startOperator(operatorKube, 'process-node', ['--leader-elect=false']);
-    await applyWeirObject(clients.custom, {
-      apiVersion: 'weir.dev/v1alpha1',
-      kind: 'Tenant',
-      metadata: { name: 'nodes' },
-      spec: { owners: [{ kind: 'User', name: 'nodes-owner' }], regions: [REGION], quotas: { pipelines: 2, partitions: 20 } },
-    } as never);
-    await eventually(async () => {
-      const t = (await clients.custom.getClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'tenants', name: 'nodes' })) as { status?: { phase?: string } };
-      assert.equal(t.status?.phase, 'Ready');
-    }, 60_000);
+    await readyTenant(clients, 'nodes', { pipelines: 2, partitions: 20 });
   });
 
   after(async () => {

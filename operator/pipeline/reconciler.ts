@@ -11,7 +11,7 @@ import { pipelineDefinition, type PipelineSpec, type PipelineStatus } from '../.
 import { BatchingTopicAdmin } from '../adapters/batching-topic-admin.ts';
 import { PlatformaticTopicAdmin } from '../adapters/platformatic-topic-admin.ts';
 import { planTopicChanges, type TopicAdmin, type TopicState } from '../adapters/topic-admin.ts';
-import { controllerReference, isNewerVersion, type Applier } from '../runtime/apply.ts';
+import { controllerReference, type Applier } from '../runtime/apply.ts';
 import type { ChildApplier } from '../runtime/child-applier.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { setCondition, summarize, type Condition, type ConditionUpdate } from '../runtime/conditions.ts';
@@ -19,6 +19,7 @@ import { errorSummary } from '../runtime/controller.ts';
 import type { EventRecorder } from '../runtime/event-recorder.ts';
 import type { ReconcileRequest, ReconcileResult, Reconciler } from '../runtime/reconcile.ts';
 import { sameJson } from '../runtime/same-json.ts';
+import { WrittenObjects } from '../runtime/written-objects.ts';
 import type { TenantObject } from '../tenant/reconciler.ts';
 import { chooseRegion, type RegionObject } from '../tenant/region-backends.ts';
 import { RELEASE_ANNOTATION, tenantNamespace } from '../tenant/tenant-names.ts';
@@ -105,11 +106,8 @@ export class PipelineReconciler implements Reconciler {
    * is also kept here because the cache may not show the status just written.
    */
   #claimed = new Map<string, Set<string>>();
-  /**
-   * What this operator last wrote to each Pipeline (by uid) and the resourceVersion that
-   * made: a reconcile that runs before the cache catches up must not write it all again.
-   */
-  #written = new Map<string, { resourceVersion: string | undefined; status?: PipelineStatus; finalizer?: boolean }>();
+  /** What this operator last wrote to each Pipeline, for reconciles that run before the cache catches up. */
+  #written = new WrittenObjects<PipelineObject, PipelineStatus>(PIPELINE_FINALIZER);
 
   constructor(options: PipelineReconcilerOptions) {
     this.#o = options;
@@ -118,7 +116,7 @@ export class PipelineReconciler implements Reconciler {
   async reconcile(request: ReconcileRequest): Promise<ReconcileResult | void> {
     const cached = this.#o.pipelines.get(request.key);
     if (!cached) return;
-    const pipeline = this.#freshest(cached);
+    const pipeline = this.#written.freshest(cached);
     const namespace = pipeline.metadata!.namespace!;
     const name = pipeline.metadata!.name!;
     const tenant = this.#o.tenants.list().find((t) => tenantNamespace(t.metadata!.name!, t.spec) === namespace);
@@ -131,7 +129,7 @@ export class PipelineReconciler implements Reconciler {
     if (!region) return this.#stop(pipeline, Reason.TenantNotFound, `tenant ${tenant.metadata!.name} has no Region`, { requeueAfterMs: 30_000 });
 
     if (!pipeline.metadata?.finalizers?.includes(PIPELINE_FINALIZER)) {
-      this.#noteWritten(pipeline, await this.#o.applier.setFinalizer(pipelineDefinition.plural, this.#ref(pipeline), PIPELINE_FINALIZER, true), { finalizer: true });
+      this.#written.note(pipeline, await this.#o.applier.setFinalizer(pipelineDefinition.plural, this.#ref(pipeline), PIPELINE_FINALIZER, true), { finalizer: true });
     }
 
     const topics = desiredTopics(namespace, name, pipeline.spec);
@@ -187,7 +185,7 @@ export class PipelineReconciler implements Reconciler {
       if (unclaimed.length) {
         const claim = [...topics].map(([role, t]) => ({ role, name: t.name, partitions: current.get(t.name)?.partitions ?? 0 }));
         const claimed = { ...pipeline.status, topics: claim };
-        this.#noteWritten(pipeline, await this.#o.applier.applyStatus(pipelineDefinition.plural, { ...this.#ref(pipeline), status: claimed }), { status: claimed });
+        this.#written.note(pipeline, await this.#o.applier.applyStatus(pipelineDefinition.plural, { ...this.#ref(pipeline), status: claimed }), { status: claimed });
         this.#claimed.set(uid, new Set([...owned, ...claim.map((t) => t.name)]));
       }
       const toCreate = [];
@@ -263,24 +261,7 @@ export class PipelineReconciler implements Reconciler {
     if (after && !progressing && (before?.reason !== after.reason || before?.status !== after.status)) {
       void this.#o.events.record(pipeline, after.status === 'True' ? 'Normal' : 'Warning', after.reason ?? 'Changed', after.message ?? '');
     }
-    this.#noteWritten(pipeline, await this.#o.applier.applyStatus(pipelineDefinition.plural, { ...this.#ref(pipeline), status: next }), { status: next });
-  }
-
-  /** The cached Pipeline, with the status and finalizer this operator wrote since if the cache has not caught up. */
-  #freshest(cached: PipelineObject): PipelineObject {
-    const written = this.#written.get(cached.metadata?.uid ?? '');
-    if (!written || !isNewerVersion(written.resourceVersion, cached.metadata?.resourceVersion)) return cached;
-    const finalizers = cached.metadata?.finalizers ?? [];
-    return {
-      ...cached,
-      metadata: { ...cached.metadata, finalizers: written.finalizer && !finalizers.includes(PIPELINE_FINALIZER) ? [...finalizers, PIPELINE_FINALIZER] : finalizers },
-      status: written.status ?? cached.status,
-    };
-  }
-
-  #noteWritten(pipeline: PipelineObject, resourceVersion: string | undefined, change: { status?: PipelineStatus; finalizer?: boolean }): void {
-    const uid = pipeline.metadata?.uid ?? '';
-    this.#written.set(uid, { ...this.#written.get(uid), ...change, resourceVersion });
+    this.#written.note(pipeline, await this.#o.applier.applyStatus(pipelineDefinition.plural, { ...this.#ref(pipeline), status: next }), { status: next });
   }
 
   #ref(pipeline: PipelineObject) {
@@ -304,7 +285,7 @@ export class PipelineReconciler implements Reconciler {
     }
     await this.#o.applier.setFinalizer(pipelineDefinition.plural, this.#ref(pipeline), PIPELINE_FINALIZER, false);
     this.#claimed.delete(pipeline.metadata.uid!);
-    this.#written.delete(pipeline.metadata.uid!);
+    this.#written.forget(pipeline);
     this.#o.log.info({ key: `${pipeline.metadata.namespace}/${pipeline.metadata.name}`, policy: pipeline.spec.lifecycle.topicDeletionPolicy, topics: owned }, 'pipeline finalized');
   }
 }

@@ -8,7 +8,7 @@ import { CoreV1Api, type KubeConfig, type KubernetesObject, type V1Secret } from
 import type { Logger } from 'pino';
 import { API_VERSION } from '../../crds/kind-definition.ts';
 import { tenantDefinition, type TenantSpec, type TenantStatus } from '../../crds/tenant.ts';
-import { controllerReference, isNewerVersion, statusCode, type Applier } from '../runtime/apply.ts';
+import { controllerReference, statusCode, type Applier } from '../runtime/apply.ts';
 import { hashOf, type ChildApplier } from '../runtime/child-applier.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { setCondition, summarize, type Condition, type ConditionUpdate } from '../runtime/conditions.ts';
@@ -16,6 +16,7 @@ import { errorSummary } from '../runtime/controller.ts';
 import type { EventRecorder } from '../runtime/event-recorder.ts';
 import type { ReconcileRequest, ReconcileResult, Reconciler } from '../runtime/reconcile.ts';
 import { sameJson } from '../runtime/same-json.ts';
+import { WrittenObjects } from '../runtime/written-objects.ts';
 import { postgresTenantName } from '../adapters/postgres-tenant-store.ts';
 import { redisKeyPrefix, redisUserName } from '../adapters/redis-tenant-store.ts';
 import { desiredLimitRange, desiredNamespace, desiredNetworkPolicies, desiredOwnerRole, desiredOwnerRoleBinding, desiredResourceQuota, type TenantInput } from './desired-objects.ts';
@@ -81,7 +82,7 @@ export class TenantReconciler implements Reconciler {
   /** When each tenant's backends were last found in order, and with which inputs. */
   #verified = new Map<string, { fingerprint: string; at: number }>();
   /** What this operator last wrote to each Tenant, and the resourceVersion that made. */
-  #written = new Map<string, { resourceVersion: string | undefined; status?: TenantStatus; finalizer?: boolean }>();
+  #written = new WrittenObjects<TenantObject, TenantStatus>(TENANT_FINALIZER);
   /** Since when each new tenant has been waiting only for its quota to be counted. */
   #quotaPendingSince = new Map<string, number>();
 
@@ -93,13 +94,13 @@ export class TenantReconciler implements Reconciler {
   async reconcile(request: ReconcileRequest): Promise<ReconcileResult | void> {
     const cached = this.#o.tenants.get(request.key);
     if (!cached) return;
-    const tenant = this.#freshest(cached);
+    const tenant = this.#written.freshest(cached);
     if (tenant.metadata?.deletionTimestamp) return this.#finalize(tenant);
     // The finalizer must be in place before anything outside Kubernetes is created; the
     // Kubernetes children need none (the garbage collector follows owner references).
     const finalizer = tenant.metadata?.finalizers?.includes(TENANT_FINALIZER)
       ? Promise.resolve()
-      : this.#o.applier.setFinalizer(tenantDefinition.plural, this.#ref(tenant), TENANT_FINALIZER, true).then((rv) => this.#noteWritten(tenant.metadata!.name!, rv, { finalizer: true }));
+      : this.#o.applier.setFinalizer(tenantDefinition.plural, this.#ref(tenant), TENANT_FINALIZER, true).then((rv) => this.#written.note(tenant, rv, { finalizer: true }));
 
     const name = tenant.metadata!.name!;
     const namespace = tenantNamespace(name, tenant.spec);
@@ -143,26 +144,6 @@ export class TenantReconciler implements Reconciler {
     const since = this.#quotaPendingSince.get(name) ?? this.#o.clock.now();
     this.#quotaPendingSince.set(name, since);
     return this.#o.clock.now() - since < QUOTA_GRACE_MS;
-  }
-
-  /**
-   * The cached Tenant, with the status and finalizer this operator wrote since if the cache
-   * has not caught up yet: reconciling from a stale status would write it all again.
-   */
-  #freshest(cached: TenantObject): TenantObject {
-    const written = this.#written.get(cached.metadata!.name!);
-    if (!written || !isNewerVersion(written.resourceVersion, cached.metadata?.resourceVersion)) return cached;
-    const finalizers = cached.metadata?.finalizers ?? [];
-    return {
-      ...cached,
-      metadata: { ...cached.metadata, finalizers: written.finalizer && !finalizers.includes(TENANT_FINALIZER) ? [...finalizers, TENANT_FINALIZER] : finalizers },
-      status: written.status ?? cached.status,
-    };
-  }
-
-  #noteWritten(name: string, resourceVersion: string | undefined, change: { status?: TenantStatus; finalizer?: boolean }): void {
-    const previous = this.#written.get(name);
-    this.#written.set(name, { ...previous, ...change, resourceVersion });
   }
 
   #ref(tenant: TenantObject) {
@@ -293,7 +274,7 @@ export class TenantReconciler implements Reconciler {
     if (ready.status === 'True' && !wasReady) void this.#o.events.record(tenant, 'Normal', 'Ready', ready.message);
     if (ready.status !== 'True' && wasReady) void this.#o.events.record(tenant, 'Warning', ready.reason, ready.message);
     const rv = await this.#o.applier.applyStatus(tenantDefinition.plural, { ...this.#ref(tenant), status: next });
-    this.#noteWritten(tenant.metadata!.name!, rv, { status: next });
+    this.#written.note(tenant, rv, { status: next });
   }
 
   /** Removes the backend users unless the policy is Retain, then lets the Tenant go. */
@@ -321,7 +302,7 @@ export class TenantReconciler implements Reconciler {
     }
     await this.#o.applier.setFinalizer(tenantDefinition.plural, this.#ref(tenant), TENANT_FINALIZER, false);
     this.#verified.delete(name);
-    this.#written.delete(name);
+    this.#written.forget(tenant);
     this.#quotaPendingSince.delete(name);
     this.#o.log.info({ tenant: name, policy: tenant.spec.deletionPolicy }, 'tenant finalized');
   }
