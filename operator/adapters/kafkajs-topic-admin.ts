@@ -19,7 +19,7 @@
 import { performance } from 'node:perf_hooks';
 import kafkajs, { type Admin, type ITopicMetadata, type LogEntry } from 'kafkajs';
 import { pino, type Logger } from 'pino';
-import { KafkaUnreachableError, TopicAdminError, type TopicAdmin, type TopicSpec, type TopicState } from './topic-admin.ts';
+import { describeTopicSpec, joinTopicStates, KafkaUnreachableError, listConfig, TopicAdminError, type TopicAdmin, type TopicSpec, type TopicState } from './topic-admin.ts';
 
 // kafkajs is CommonJS and builds its exports in a way Node cannot see by name.
 const { ConfigResourceTypes, ConfigSource, Kafka, logLevel } = kafkajs;
@@ -70,9 +70,6 @@ function rootMessage(err: unknown): string {
   return causes(err).at(-1)?.message ?? String(err);
 }
 
-function listConfig(config: Record<string, string>): string {
-  return Object.entries(config).map(([key, value]) => `${key}=${value}`).join(', ');
-}
 
 /** Manages topics through a kafkajs admin client, connected on first use and replaced after connection failures. */
 export class KafkajsTopicAdmin implements TopicAdmin {
@@ -108,24 +105,17 @@ export class KafkajsTopicAdmin implements TopicAdmin {
   /** The topics among `names` that exist, with their partitions, replicas and own configs. */
   async describe(names: string[]): Promise<Map<string, TopicState>> {
     const unique = [...new Set(names)];
-    const states = new Map<string, TopicState>();
-    if (unique.length === 0) return states;
-    await this.#call(`describing topics ${unique.join(', ')}`, unique.join(','), async (admin) => {
+    if (unique.length === 0) return new Map();
+    return this.#call(`describing topics ${unique.join(', ')}`, unique.join(','), async (admin) => {
       const layouts = await this.#layouts(admin, unique);
-      // A topic deleted between the two requests is missing from configs and left out.
-      const configs = layouts.size > 0 ? await this.#configs(admin, [...layouts.keys()]) : new Map<string, Record<string, string>>();
-      for (const [name, layout] of layouts) {
-        const config = configs.get(name);
-        if (config) states.set(name, { name, ...layout, config });
-      }
+      return joinTopicStates(layouts, layouts.size > 0 ? await this.#configs(admin, [...layouts.keys()]) : new Map());
     });
-    return states;
   }
 
   /** Creates the topics that do not exist yet and waits until their partitions have leaders. */
   async create(specs: TopicSpec[]): Promise<void> {
     if (specs.length === 0) return;
-    const what = (spec: TopicSpec) => `topic ${spec.name} (partitions ${spec.partitions}, replication factor ${spec.replicationFactor}${Object.keys(spec.config).length > 0 ? `, ${listConfig(spec.config)}` : ''})`;
+    const what = describeTopicSpec;
     await this.#call(`creating ${specs.map(what).join('; ')}`, specs[0]!.name, async (admin) => {
       try {
         const created = await admin.createTopics({

@@ -39,7 +39,7 @@ import {
   type Broker,
 } from '@platformatic/kafka';
 import { pino, type Logger } from 'pino';
-import { KafkaUnreachableError, TopicAdminError, type TopicAdmin, type TopicSpec, type TopicState } from './topic-admin.ts';
+import { describeTopicSpec, joinTopicStates, KafkaUnreachableError, listConfig, TopicAdminError, type TopicAdmin, type TopicSpec, type TopicState } from './topic-admin.ts';
 
 /** Options for {@link PlatformaticTopicAdmin}. */
 export interface PlatformaticTopicAdminOptions {
@@ -86,9 +86,6 @@ function rootMessage(err: unknown): string {
   return errorTree(err).at(-1)?.message ?? String(err);
 }
 
-function listConfig(config: Record<string, string>): string {
-  return Object.entries(config).map(([key, value]) => `${key}=${value}`).join(', ');
-}
 
 /** The id as kafka-topics.sh prints it: the 16 bytes in URL-safe base64 without padding, not the hyphenated hex the library reads. */
 export function topicIdString(uuid: string): string | undefined {
@@ -129,24 +126,17 @@ export class PlatformaticTopicAdmin implements TopicAdmin {
   /** The topics among `names` that exist, with their id, partitions, replicas and own configs. */
   async describe(names: string[]): Promise<Map<string, TopicState>> {
     const unique = [...new Set(names)];
-    const states = new Map<string, TopicState>();
-    if (unique.length === 0) return states;
-    await this.#call(`describing topics ${unique.join(', ')}`, unique.join(','), async () => {
+    if (unique.length === 0) return new Map();
+    return this.#call(`describing topics ${unique.join(', ')}`, unique.join(','), async () => {
       const layouts = await this.#layouts(unique);
-      // A topic deleted between the two requests is missing from configs and left out.
-      const configs = layouts.size > 0 ? await this.#configs([...layouts.keys()]) : new Map<string, Record<string, string>>();
-      for (const [name, layout] of layouts) {
-        const config = configs.get(name);
-        if (config) states.set(name, { name, ...layout, config });
-      }
+      return joinTopicStates(layouts, layouts.size > 0 ? await this.#configs([...layouts.keys()]) : new Map());
     });
-    return states;
   }
 
   /** Creates the topics that do not exist yet, in one request, and waits until their partitions have leaders. */
   async create(specs: TopicSpec[]): Promise<void> {
     if (specs.length === 0) return;
-    const what = (spec: TopicSpec) => `topic ${spec.name} (partitions ${spec.partitions}, replication factor ${spec.replicationFactor}${Object.keys(spec.config).length > 0 ? `, ${listConfig(spec.config)}` : ''})`;
+    const what = describeTopicSpec;
     await this.#call(`creating ${specs.map(what).join('; ')}`, specs[0]!.name, async () => {
       const requests = specs.map((spec) => ({
         name: spec.name,

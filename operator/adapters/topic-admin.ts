@@ -48,6 +48,29 @@ export interface TopicAdmin {
   close(): Promise<void>;
 }
 
+/** `key=value, …`, for messages about topic configs. */
+export function listConfig(config: Record<string, string>): string {
+  return Object.entries(config).map(([key, value]) => `${key}=${value}`).join(', ');
+}
+
+/** A topic spec as error messages and logs name it. */
+export function describeTopicSpec(spec: TopicSpec): string {
+  return `topic ${spec.name} (partitions ${spec.partitions}, replication factor ${spec.replicationFactor}${Object.keys(spec.config).length > 0 ? `, ${listConfig(spec.config)}` : ''})`;
+}
+
+/**
+ * Topic states from a metadata answer and a configs answer, which every adapter reads in
+ * two requests: a topic deleted between them is missing from the configs and left out.
+ */
+export function joinTopicStates(layouts: Map<string, { partitions: number; replicationFactor: number; topicId?: string }>, configs: Map<string, Record<string, string>>): Map<string, TopicState> {
+  const states = new Map<string, TopicState>();
+  for (const [name, layout] of layouts) {
+    const config = configs.get(name);
+    if (config) states.set(name, { name, ...layout, config });
+  }
+  return states;
+}
+
 /** Condition reasons for topic changes Weir reports instead of making. */
 export const UnsupportedTopicChange = {
   /** Kafka cannot remove partitions from a topic. */
