@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { apiserverRequests, requestsPerItem } from './apiserver-requests.ts';
 import { cpuBetween, cpuByProgram } from './cpu-by-program.ts';
 import { pool } from './pool.ts';
+import { sumOf } from './prometheus-text.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import kafkajs from 'kafkajs';
 import { PipelineSpec } from '../crds/pipeline.ts';
@@ -111,18 +112,12 @@ const requestsAfter = apiserverRequests();
 await informer.stop();
 const metricsText = await operator.metrics();
 await operator.stop();
-/** The sum of a metric's series that carry `label`. */
-const sumOf = (name: string, label: string) =>
-  metricsText
-    .split('\n')
-    .filter((l) => l.startsWith(`${name}{`) && l.includes(label))
-    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
 
 console.log(`\nPipelines to TopicsReady against raw topic creation (${N} pipelines, ${4 * N} topics, concurrency ${C}, operator concurrency 32)`);
 console.log(`  raw: createTopics of the same topics   ${rawSeconds.toFixed(2).padStart(8)} s  ${(4 * N / rawSeconds).toFixed(1).padStart(7)} topics/s`);
 console.log(`  Weir: pipelines to TopicsReady          ${weirSeconds.toFixed(2).padStart(8)} s  ${(4 * N / weirSeconds).toFixed(1).padStart(7)} topics/s`);
 console.log(`  ratio (Weir rate / raw rate): ${(rawSeconds / weirSeconds).toFixed(3)}  (goal ≥ 0.5)`);
-console.log(`  pipeline reconciles: ${sumOf('controller_runtime_reconcile_total', 'controller="pipeline"')}, of which ${sumOf('controller_runtime_reconcile_errors_total', 'controller="pipeline"')} failed and were retried`);
+console.log(`  pipeline reconciles: ${sumOf(metricsText, 'controller_runtime_reconcile_total', 'controller="pipeline"')}, of which ${sumOf(metricsText, 'controller_runtime_reconcile_errors_total', 'controller="pipeline"')} failed and were retried`);
 console.log(`  CPU used during the raw creates: ${rawCpu}`);
 console.log(`  CPU used while Weir worked:      ${weirCpu}`);
 console.log(`  API requests per pipeline while Weir worked (bench's own apply and informer and the controller manager's work included): ${requestsPerItem(requestsBefore, requestsAfter, N)}`);
