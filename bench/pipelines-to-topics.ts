@@ -11,6 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import { apiserverRequests, requestsPerItem } from './apiserver-requests.ts';
+import { countCondition } from './condition-count.ts';
 import { cpuBetween, cpuByProgram } from './cpu-by-program.ts';
 import { pool } from './pool.ts';
 import { sumOf } from './prometheus-text.ts';
@@ -21,8 +22,6 @@ import { applyWeirObject, connect } from '../e2e/cluster.ts';
 import { eventually } from '../e2e/eventually.ts';
 import { REGION, setUpPlatform, startOperator } from '../e2e/platform.ts';
 import { desiredTopics } from '../operator/pipeline/desired-topics.ts';
-import { Informer } from '../operator/runtime/informer.ts';
-import type { KubernetesObject } from '@kubernetes/client-node';
 
 const { values } = parseArgs({ options: { pipelines: { type: 'string', default: '500' }, concurrency: { type: 'string', default: '32' } } });
 const N = Number(values.pipelines);
@@ -81,24 +80,14 @@ for (;;) {
 // counted them once; a probe Pipeline waits for that outside the measured time.
 await eventually(() => applyWeirObject(clients.custom, { apiVersion: 'weir.dev/v1alpha1', kind: 'Pipeline', metadata: { name: 'probe', namespace }, spec: { source: { partitions: 1 } } } as never), 120_000, 1000);
 
-type BenchPipeline = KubernetesObject & { status?: { conditions?: { type: string; status: string }[] } };
-const ready = new Set<string>();
-let resolveReady!: (ms: number) => void;
-const allReady = new Promise<number>((resolve) => (resolveReady = resolve));
-const informer = new Informer<BenchPipeline>({
+const topicsReady = await countCondition({
   kubeConfig: connect().kc,
   path: `/apis/weir.dev/v1alpha1/namespaces/${namespace}/pipelines`,
   list: () => clients.custom.listNamespacedCustomObject({ group: 'weir.dev', version: 'v1alpha1', namespace, plural: 'pipelines' }) as never,
-  resyncPeriodMs: 0,
+  type: 'TopicsReady',
+  n: N,
+  counts: (p) => p.metadata?.name !== 'probe',
 });
-const count = (p: BenchPipeline) => {
-  if (p.metadata?.name !== 'probe' && p.status?.conditions?.some((c) => c.type === 'TopicsReady' && c.status === 'True')) ready.add(p.metadata!.name!);
-  if (ready.size === N) resolveReady(performance.now() - t0);
-};
-informer.on('add', count);
-informer.on('update', count);
-informer.start();
-await informer.waitForSync();
 
 const weirCpuBefore = cpuByProgram();
 const requestsBefore = apiserverRequests();
@@ -106,10 +95,10 @@ t0 = performance.now();
 await pool(N, C, (i) =>
   applyWeirObject(clients.custom, { apiVersion: 'weir.dev/v1alpha1', kind: 'Pipeline', metadata: { name: `p${i}`, namespace }, spec: { source: { partitions: 1, retention: '24h' } } } as never),
 );
-const weirSeconds = (await allReady) / 1000;
+const weirSeconds = ((await topicsReady.reached) - t0) / 1000;
 const weirCpu = cpuBetween(weirCpuBefore, cpuByProgram());
 const requestsAfter = apiserverRequests();
-await informer.stop();
+await topicsReady.informer.stop();
 const metricsText = await operator.metrics();
 await operator.stop();
 

@@ -12,10 +12,10 @@
 import { parseArgs } from 'node:util';
 import { pool } from './pool.ts';
 import { KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
-import { Informer } from '../operator/runtime/informer.ts';
 import { TenantSpec } from '../crds/tenant.ts';
 import { desiredLimitRange, desiredNamespace, desiredNetworkPolicies, desiredOwnerRole, desiredOwnerRoleBinding, desiredResourceQuota } from '../operator/tenant/desired-objects.ts';
 import { apiserverRequests, requestsPerItem } from './apiserver-requests.ts';
+import { countCondition } from './condition-count.ts';
 import { cpuBetween, cpuByProgram } from './cpu-by-program.ts';
 import { liveHeapBytes } from './live-heap.ts';
 import { metric, quantile, sumOf } from './prometheus-text.ts';
@@ -106,26 +106,14 @@ const operator = new OperatorProcess('bench', {
 await operator.ready();
 const idleHeap = await liveHeapBytes(inspectPort);
 
-// An informer counts Ready tenants, so that measuring does not load the API server with
-// lists, and a watch that ends is resumed.
-type BenchTenant = KubernetesObject & { status?: { conditions?: { type: string; status: string }[] } };
-const readyNames = new Set<string>();
-let resolveReady!: (ms: number) => void;
-const allReady = new Promise<number>((resolve) => (resolveReady = resolve));
-const tenants = new Informer<BenchTenant>({
+const ready = await countCondition({
   kubeConfig: clients.kc,
   path: '/apis/weir.dev/v1alpha1/tenants',
   list: () => clients.custom.listClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'tenants' }) as never,
-  resyncPeriodMs: 0,
+  type: 'Ready',
+  n: N,
+  counts: (t) => t.metadata?.name?.startsWith(`b${run}-`) ?? false,
 });
-const count = (obj: BenchTenant) => {
-  if (obj.metadata?.name?.startsWith(`b${run}-`) && obj.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) readyNames.add(obj.metadata.name);
-  if (readyNames.size === N) resolveReady(performance.now() - t0);
-};
-tenants.on('add', count);
-tenants.on('update', count);
-tenants.start();
-await tenants.waitForSync();
 const requestsBefore = apiserverRequests();
 const weirCpuBefore = cpuByProgram();
 t0 = performance.now();
@@ -138,13 +126,13 @@ await pool(N, C, (i) =>
   } as never),
 );
 // Progress on stderr, so a slow phase shows where it is.
-const progress = setInterval(() => process.stderr.write(`  ${((performance.now() - t0) / 1000).toFixed(0)} s: ${readyNames.size} of ${N} Ready\n`), 5000);
-const weirSeconds = (await allReady) / 1000;
+const progress = setInterval(() => process.stderr.write(`  ${((performance.now() - t0) / 1000).toFixed(0)} s: ${ready.names.size} of ${N} Ready\n`), 5000);
+const weirSeconds = ((await ready.reached) - t0) / 1000;
 clearInterval(progress);
 // Where the time went: seconds from a tenant's creation until each condition last turned,
 // as the status itself records it (whole seconds).
 const stages = new Map<string, number[]>();
-for (const t of tenants.list()) {
+for (const t of ready.informer.list()) {
   if (!t.metadata?.name?.startsWith(`b${run}-`)) continue;
   const created = new Date(String(t.metadata.creationTimestamp)).getTime();
   for (const c of (t.status?.conditions ?? []) as { type: string; lastTransitionTime?: string }[]) {
@@ -154,7 +142,7 @@ for (const t of tenants.list()) {
 const pct = (values: number[], q: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * q))] ?? NaN;
 const stageLine = [...stages].sort(([, a], [, b]) => pct(a, 0.5) - pct(b, 0.5)).map(([type, v]) => `${type} p50 ${pct(v, 0.5)} s p90 ${pct(v, 0.9)} s`).join(', ');
 const weirCpu = cpuBetween(weirCpuBefore, cpuByProgram());
-await tenants.stop();
+await ready.informer.stop();
 const requestsAfter = apiserverRequests();
 const loadedHeap = await liveHeapBytes(inspectPort);
 const loaded = await operator.metrics();
