@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AppsV1Api, type V1Pod } from '@kubernetes/client-node';
+import { alive } from '../hack/local-env/local-env.ts';
 import { hasLocalEnv, startComponent, stopComponent } from '../hack/local-env/control-client.ts';
 import { applyWeirObject, deleteWeirObject, ensureNamespace, type Clients } from './cluster.ts';
 import { eventually } from './eventually.ts';
@@ -76,14 +77,6 @@ function pidOf(pod: V1Pod): number {
   return Number(id.slice('process://'.length));
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function readyz(pod: V1Pod): Promise<number> {
   const res = await fetch(`http://${pod.status!.podIP}:9090/readyz`, { signal: AbortSignal.timeout(2_000) });

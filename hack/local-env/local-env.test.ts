@@ -5,16 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { reapStaleEnvironments, resolveComponents } from './local-env.ts';
+import { alive, reapStaleEnvironments, resolveComponents } from './local-env.ts';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('resolveComponents', () => {
   it('adds etcd and the API server when only a controller is asked for, in start order', () => {

@@ -43,7 +43,8 @@ export function resolveComponents(requested: readonly string[]): ComponentName[]
 
 const ENV_PREFIX = 'weir-env-';
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (one owned by another user counts). */
+export function alive(pid: number): boolean {
   // kill(0) would signal our own process group and look alive.
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
