@@ -23,6 +23,10 @@ export interface ChildCache {
   remember(obj: KubernetesObject): void;
 }
 
+function keyOf(obj: KubernetesObject): string {
+  return `${obj.kind}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name}`;
+}
+
 export interface ChildApplierOptions {
   applier: Applier;
   children: ChildCache;
@@ -49,17 +53,15 @@ export class ChildApplier {
 
   /** Applies the object if needed; resolves with whether it was written. */
   async apply(obj: KubernetesObject): Promise<boolean> {
-    const namespace = obj.metadata?.namespace ?? '';
-    const name = obj.metadata!.name!;
-    const key = `${obj.kind}/${namespace}/${name}`;
+    const key = keyOf(obj);
     const hash = hashOf(obj);
-    const cached = this.#o.children.get(obj.kind!, namespace, name);
+    const cached = this.#o.children.get(obj.kind!, obj.metadata?.namespace ?? '', obj.metadata!.name!);
     const now = this.#o.clock.now();
     if (cached?.metadata?.annotations?.[HASH_ANNOTATION] === hash) {
       // Found in order by a process that just started: trust it for one period, so that a
       // restart does not apply every child of every tenant at once.
-      const appliedAt = this.#appliedAt.get(key) ?? now;
-      if (!this.#appliedAt.has(key)) this.#appliedAt.set(key, now);
+      let appliedAt = this.#appliedAt.get(key);
+      if (appliedAt === undefined) this.#appliedAt.set(key, (appliedAt = now));
       if (now - appliedAt < this.#o.refreshMs) return false;
     }
     const annotated = { ...obj, metadata: { ...obj.metadata, annotations: { ...obj.metadata?.annotations, [HASH_ANNOTATION]: hash } } };
@@ -70,6 +72,6 @@ export class ChildApplier {
 
   /** Forgets an object that was deleted, so the map does not grow with every child ever made. */
   forget(obj: KubernetesObject): void {
-    this.#appliedAt.delete(`${obj.kind}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name}`);
+    this.#appliedAt.delete(keyOf(obj));
   }
 }

@@ -108,14 +108,15 @@ export class TenantReconciler implements Reconciler {
     const status: TenantStatus = { ...tenant.status, namespace, topicPrefix: topicPrefix(namespace), credentialsSecret: CREDENTIALS_SECRET };
     const [namespacePart] = await Promise.all([this.#part('NamespaceReady', 'namespace', [desiredNamespace(input, namespace)]), finalizer]);
     const region = chooseRegion(this.#o.regions.list(), tenant.spec.regions);
+    const quota = desiredResourceQuota(input, namespace);
     // Everything else lives in the namespace but is independent: write it all at once.
     const [quotas, network, rbac, backends] = await Promise.all([
-      this.#part('QuotasReady', 'quotas', [desiredResourceQuota(input, namespace), desiredLimitRange(input, namespace)]),
+      this.#part('QuotasReady', 'quotas', [quota, desiredLimitRange(input, namespace)]),
       this.#part('NetworkReady', 'network policies', desiredNetworkPolicies(input, namespace)),
       this.#part('RbacReady', 'owner RBAC', [desiredOwnerRole(input, namespace), desiredOwnerRoleBinding(input, namespace)]),
       this.#backendsOf(tenant, namespace, namespacePart, region, status),
     ]);
-    const parts: ConditionUpdate[] = [namespacePart, quotaCounted(quotas, desiredResourceQuota(input, namespace).spec?.hard ?? {}, this.#o.children.get('ResourceQuota', namespace, 'weir-quota')), network, rbac, ...backends];
+    const parts: ConditionUpdate[] = [namespacePart, quotaCounted(quotas, quota.spec?.hard ?? {}, this.#o.children.get('ResourceQuota', namespace, quota.metadata!.name!)), network, rbac, ...backends];
 
     const ready = summarize(parts, Reason.Ready, `namespace ${namespace} and all its parts are ready`);
     if (this.#onlyCountingQuota(tenant, parts)) return { requeueAfterMs: 1_000 };
