@@ -57,7 +57,8 @@ export function cpuByProgram(envDir = dirname(process.env.KUBECONFIG ?? '/nonexi
   for (const [pid, { argv, cpuSeconds }] of all) {
     // Servers such as postgres rename themselves ("postgres: weir postgres ...").
     const executable = basename(argv[0]?.split(' ')[0] ?? '').replace(/:$/, '');
-    const program = PROGRAMS.find((p) => executable === p || argv.slice(1).some((a) => a === p || a.endsWith(`/${p}`)));
+    // The benchmark's own process is the client of the raw phase: its CPU counts too.
+    const program = pid === process.pid ? 'bench' : PROGRAMS.find((p) => executable === p || argv.slice(1).some((a) => a === p || a.endsWith(`/${p}`)));
     if (!program || !ours(pid)) continue;
     totals.set(program, (totals.get(program) ?? 0) + cpuSeconds);
   }

@@ -10,7 +10,7 @@
  *   node bench/pipelines-to-topics.ts [--pipelines 500] [--concurrency 32]
  */
 import { parseArgs } from 'node:util';
-import { apiserverRequests, requestsPerItem } from './apiserver-requests.ts';
+import { apiserverRequests, requestsPerItem, untilControllerManagerWatches } from './apiserver-requests.ts';
 import { countCondition } from './condition-count.ts';
 import { cpuBetween, cpuByProgram } from './cpu-by-program.ts';
 import { pool } from './pool.ts';
@@ -59,6 +59,7 @@ await pool(N, C, (i) => createAndWait([...desiredTopics(`raw-${run}`, `p${i}`, s
 const rawSeconds = (performance.now() - t0) / 1000;
 const rawCpu = cpuBetween(rawCpuBefore, cpuByProgram());
 await admin.disconnect();
+console.error(`  controller manager watched Tenants and Pipelines after ${(await untilControllerManagerWatches('weir.dev', ['tenants', 'pipelines'])).toFixed(1)} s more`);
 
 const namespace = `tenant-bench${run}`;
 await applyWeirObject(clients.custom, {

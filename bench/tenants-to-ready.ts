@@ -1,9 +1,9 @@
 /**
  * Benchmark: N Tenants created at once until all are Ready, against the raw rate at which
- * the same API server takes the same objects — for each tenant, the eight children the
- * Tenant controller writes (built by the same functions) and one ConfigMap standing in
- * for the Tenant itself — from one client at the same concurrency, in the same run. The
- * raw side does no Redis or Postgres work and writes no status. Also reports reconcile
+ * the same API server takes the same objects — for each tenant, the Tenant itself (created
+ * the same way on both sides) and the eight children the Tenant controller writes (built by
+ * the same functions) — from one client at the same concurrency, in the same run. The raw
+ * side does no Redis or Postgres work and writes no status. Also reports reconcile
  * p50/p99 from the operator's histogram and the operator's heap per cached object. Run it
  * with `npm run bench` (inside the local environment).
  *
@@ -14,7 +14,7 @@ import { pool } from './pool.ts';
 import { KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { TenantSpec } from '../crds/tenant.ts';
 import { desiredLimitRange, desiredNamespace, desiredNetworkPolicies, desiredOwnerRole, desiredOwnerRoleBinding, desiredResourceQuota } from '../operator/tenant/desired-objects.ts';
-import { apiserverRequests, requestsPerItem } from './apiserver-requests.ts';
+import { apiserverRequests, requestsPerItem, untilControllerManagerWatches } from './apiserver-requests.ts';
 import { countCondition } from './condition-count.ts';
 import { cpuBetween, cpuByProgram } from './cpu-by-program.ts';
 import { liveHeapBytes } from './live-heap.ts';
@@ -35,6 +35,7 @@ const clients = connect();
 const run = Date.now().toString(36);
 
 await installCrds(clients);
+console.error(`  controller manager watched Tenants and Pipelines after ${(await untilControllerManagerWatches('weir.dev', ['tenants', 'pipelines'])).toFixed(1)} s`);
 await ensureNamespace(clients.core, 'weir-system');
 const redis = new URL(process.env.WEIR_REDIS_URL!);
 const postgres = new URL(process.env.WEIR_POSTGRES_URL!);
@@ -53,7 +54,19 @@ await applyWeirObject(clients.custom, {
   },
 } as never);
 
-// Baseline: the objects N tenants consist of, written straight to the API server.
+/** Creates a Tenant the way the Weir side does, as `kubectl create` would. */
+function createTenant(name: string, labels?: Record<string, string>): Promise<unknown> {
+  return clients.custom.createClusterCustomObject({
+    group: 'weir.dev',
+    version: 'v1alpha1',
+    plural: 'tenants',
+    body: { apiVersion: 'weir.dev/v1alpha1', kind: 'Tenant', metadata: { name, labels }, spec: { owners: [{ kind: 'User', name: 'bench' }], regions: ['bench'] } },
+  });
+}
+const RAW_LABEL = 'bench.weir.dev/raw';
+
+// Baseline: the objects N tenants consist of, written straight to the API server: the
+// Tenant itself, and its namespace and children as the controller builds them.
 const objects = KubernetesObjectApi.makeApiClient(clients.kc);
 const owner = { apiVersion: 'v1', kind: 'ConfigMap', name: 'unused', uid: 'unused', controller: true, blockOwnerDeletion: true };
 const rawCpuBefore = cpuByProgram();
@@ -69,10 +82,10 @@ await pool(N, C, async (i) => {
     desiredOwnerRole(input, namespace),
     desiredOwnerRoleBinding(input, namespace),
     { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'weir-credentials', namespace }, stringData: { 'redis-password': 'x'.repeat(32), 'postgres-password': 'y'.repeat(32) } } as KubernetesObject,
-    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'tenant', namespace }, data: { owners: 'bench' } } as KubernetesObject,
   ];
   const ns = desiredNamespace(input, namespace);
   delete ns.metadata!.ownerReferences;
+  await createTenant(name, { [RAW_LABEL]: run });
   await objects.create(ns);
   await Promise.all(children.map((c) => {
     delete c.metadata!.ownerReferences;
@@ -81,6 +94,8 @@ await pool(N, C, async (i) => {
 });
 const rawSeconds = (performance.now() - t0) / 1000;
 const rawCpu = cpuBetween(rawCpuBefore, cpuByProgram());
+// No operator runs yet, so the raw Tenants have no finalizer: they go at once, before Weir starts.
+await clients.custom.deleteCollectionClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'tenants', labelSelector: `${RAW_LABEL}=${run}` });
 
 // The controller manager is still giving the raw namespaces their ServiceAccounts, root CA
 // ConfigMaps and quota counts: let it finish, so that Weir starts on a cluster as quiet as
@@ -88,7 +103,7 @@ const rawCpu = cpuBetween(rawCpuBefore, cpuByProgram());
 const settleStart = performance.now();
 for (;;) {
   const quotas = await clients.core.listResourceQuotaForAllNamespaces({ labelSelector: `app.kubernetes.io/managed-by=${MANAGED_BY}` });
-  const counted = quotas.items.filter((q) => q.metadata?.namespace?.startsWith(`tenant-r${run}-`) && q.status?.hard).length;
+  const counted = quotas.items.filter((q) => q.metadata?.namespace?.startsWith(`tenant-r${run}-`) && Object.keys(q.spec?.hard ?? {}).every((k) => q.status?.used?.[k] !== undefined)).length;
   if (counted >= N) break;
   await sleep(1000);
 }
@@ -101,7 +116,7 @@ const operator = new OperatorProcess('bench', {
   healthPort: await freePort(),
   args: ['--leader-elect=false', `--concurrency=${OPERATOR_CONCURRENCY}`, '--log-level=warn'],
   // The inspector lets the bench collect the operator's garbage before it weighs the heap.
-  nodeOptions: [`--inspect=127.0.0.1:${inspectPort}`],
+  nodeOptions: [`--inspect=127.0.0.1:${inspectPort}`, ...(process.env.WEIR_BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.WEIR_BENCH_CPU_PROF}`] : [])],
 });
 await operator.ready();
 const idleHeap = await liveHeapBytes(inspectPort);
@@ -117,14 +132,7 @@ const ready = await countCondition({
 const requestsBefore = apiserverRequests();
 const weirCpuBefore = cpuByProgram();
 t0 = performance.now();
-await pool(N, C, (i) =>
-  applyWeirObject(clients.custom, {
-    apiVersion: 'weir.dev/v1alpha1',
-    kind: 'Tenant',
-    metadata: { name: `b${run}-${i}` },
-    spec: { owners: [{ kind: 'User', name: 'bench' }], regions: ['bench'] },
-  } as never),
-);
+await pool(N, C, (i) => createTenant(`b${run}-${i}`));
 // Progress on stderr, so a slow phase shows where it is.
 const progress = setInterval(() => process.stderr.write(`  ${((performance.now() - t0) / 1000).toFixed(0)} s: ${ready.names.size} of ${N} Ready\n`), 5000);
 const weirSeconds = ((await ready.reached) - t0) / 1000;

@@ -163,6 +163,46 @@ describe('PostgresTenantStore', () => {
     assert.deepEqual(rows, [{ rolcreatedb: false, rolcreaterole: false, owner: roleA, publicUsage: false, publicCreate: false }]);
   });
 
+  it('takes over a schema of its name that existed before the role, and puts it in order', async (t) => {
+    const tenant = { tenant: `early-${run}`, password: password() };
+    const name = postgresTenantName(tenant.tenant);
+    await admin.query(`CREATE SCHEMA ${name}`);
+    await admin.query(`GRANT USAGE ON SCHEMA ${name} TO PUBLIC`);
+    await store.ensureTenant(tenant);
+    const { rows } = await admin.query(
+      "SELECT n.nspowner::regrole::text AS owner, has_schema_privilege('public', n.oid, 'USAGE') AS \"publicUsage\" FROM pg_namespace n WHERE n.nspname = $1",
+      [name],
+    );
+    assert.deepEqual(rows, [{ owner: name, publicUsage: false }]);
+    const client = await connectAs(t, name, tenant.password);
+    await client.query('CREATE TABLE mine (id int)');
+  });
+
+  it('grants CONNECT to the tenant where PUBLIC may not connect to the database', async (t) => {
+    const database = `weir_noconnect_${run}`;
+    await admin.query(`CREATE DATABASE ${database}`);
+    await admin.query(`REVOKE CONNECT ON DATABASE ${database} FROM PUBLIC`);
+    const url = new URL(adminUrl);
+    url.pathname = `/${database}`;
+    const closed = new PostgresTenantStore({ connectionString: url.toString() });
+    t.after(async () => {
+      await closed.close();
+      await admin.query(`DROP DATABASE ${database} WITH (FORCE)`);
+    });
+    const tenant = { tenant: `noconnect-${run}`, password: password() };
+    const { role } = await closed.ensureTenant(tenant);
+    const tenantUrl = new URL(urlFor(role, tenant.password));
+    tenantUrl.pathname = `/${database}`;
+    const session = new pg.Client({ connectionString: tenantUrl.toString() });
+    await session.connect();
+    assert.deepEqual((await session.query('SELECT current_schema() AS s')).rows, [{ s: role }]);
+    await session.end();
+    // And in the database where PUBLIC may connect, no grant was needed.
+    const { rows } = await admin.query("SELECT count(*)::int AS n FROM pg_database d, aclexplode(d.datacl) a WHERE d.datname = current_database() AND a.grantee = $1::regrole", [roleA]);
+    assert.deepEqual(rows, [{ n: 0 }]);
+    await closed.dropTenant(tenant.tenant);
+  });
+
   it("drops the schema with its tables and the role on dropTenant, ending the role's live sessions", async (t) => {
     const tenant = { tenant: `gone-${run}`, password: password() };
     const { role, schema } = await store.ensureTenant(tenant);

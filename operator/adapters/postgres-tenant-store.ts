@@ -86,6 +86,18 @@ async function verifierMatches(verifier: string | null, password: string): Promi
   return actual.length === expected.length && timingSafeEqual(actual, expected);
 }
 
+/** What ensureTenant finds before it changes anything. */
+interface TenantState {
+  database: string;
+  exists: boolean;
+  canReadVerifiers: boolean;
+  publicCanCreate: boolean;
+  /** Whether the role may connect to the database, through PUBLIC or its own grant. */
+  canConnect: boolean;
+  /** Whether the schema is owned by the role with nothing granted to PUBLIC; null when there is no schema. */
+  schemaInOrder: boolean | null;
+}
+
 /** Manages tenants' roles and schemas in one database through an admin connection pool. */
 export class PostgresTenantStore {
   #pool: pg.Pool;
@@ -114,11 +126,17 @@ export class PostgresTenantStore {
     return this.#transaction(async (client) => {
       const ident = (value: string) => client.escapeIdentifier(value);
       await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKey(`tenant/${name}`)]);
-      const { rows } = await client.query<{ database: string; exists: boolean; canReadVerifiers: boolean; publicCanCreate: boolean }>(
+      // Everything a new tenant's statements depend on, in one round trip, so that what is
+      // already in order is not written again: most tenants need three statements.
+      const { rows } = await client.query<TenantState>(
         `SELECT current_database() AS database,
                 EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = $1) AS "exists",
                 has_table_privilege('pg_catalog.pg_authid', 'SELECT') AS "canReadVerifiers",
-                to_regnamespace('public') IS NOT NULL AND has_schema_privilege('public', 'public', 'CREATE') AS "publicCanCreate"`,
+                to_regnamespace('public') IS NOT NULL AND has_schema_privilege('public', 'public', 'CREATE') AS "publicCanCreate",
+                has_database_privilege('public', current_database(), 'CONNECT')
+                  OR COALESCE((SELECT has_database_privilege(r.oid, current_database(), 'CONNECT') FROM pg_catalog.pg_roles r WHERE r.rolname = $1), false) AS "canConnect",
+                (SELECT COALESCE(n.nspowner = r.oid, false) AND NOT has_schema_privilege('public', n.oid, 'USAGE') AND NOT has_schema_privilege('public', n.oid, 'CREATE')
+                   FROM pg_catalog.pg_namespace n LEFT JOIN pg_catalog.pg_roles r ON r.rolname = $1 WHERE n.nspname = $1) AS "schemaInOrder"`,
         [name],
       );
       const state = rows[0]!;
@@ -135,16 +153,24 @@ export class PostgresTenantStore {
         }
         if (passwordChanged) await client.query(`ALTER ROLE ${role} PASSWORD ${client.escapeLiteral(await scramVerifier(password))}`);
       }
-      // The role owns its schema, so it can create there; nobody else gets anything on it.
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema} AUTHORIZATION ${role}`);
-      await client.query(`ALTER SCHEMA ${schema} OWNER TO ${role}`);
-      await client.query(`REVOKE ALL ON SCHEMA ${schema} FROM PUBLIC`);
+      // The role owns its schema, so it can create there; nobody else gets anything on it. A
+      // schema made here has no grants to PUBLIC; one found otherwise is put back in order.
+      if (state.schemaInOrder === null) {
+        await client.query(`CREATE SCHEMA ${schema} AUTHORIZATION ${role}`);
+      } else if (!state.schemaInOrder) {
+        await client.query(`ALTER SCHEMA ${schema} OWNER TO ${role}`);
+        await client.query(`REVOKE ALL ON SCHEMA ${schema} FROM PUBLIC`);
+      }
       await client.query(`ALTER ROLE ${role} SET search_path TO ${schema}`);
-      await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [SHARED_ACL_LOCK]);
-      // PostgreSQL 15 no longer lets PUBLIC create in public; older clusters and hand edits might.
-      if (state.publicCanCreate) await client.query('REVOKE CREATE ON SCHEMA public FROM PUBLIC');
-      // Explicit, so that the tenant keeps its access if CONNECT is ever revoked from PUBLIC.
-      await client.query(`GRANT CONNECT ON DATABASE ${ident(state.database)} TO ${role}`);
+      // The database and the public schema are shared by every tenant: changes to their ACLs
+      // are serialized, and made only when needed, so that new tenants do not queue here.
+      if (state.publicCanCreate || !state.canConnect) {
+        await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [SHARED_ACL_LOCK]);
+        // PostgreSQL 15 no longer lets PUBLIC create in public; older clusters and hand edits might.
+        if (state.publicCanCreate) await client.query('REVOKE CREATE ON SCHEMA public FROM PUBLIC');
+        // Where CONNECT was revoked from PUBLIC, the tenant gets its own.
+        if (!state.canConnect) await client.query(`GRANT CONNECT ON DATABASE ${ident(state.database)} TO ${role}`);
+      }
       if (!state.exists) log.info('created postgres tenant');
       else if (passwordChanged) log.info('set postgres tenant password');
       else log.debug('postgres tenant up to date');

@@ -3,10 +3,8 @@
  * Weir objects, and finalizers. Force is on because the operator is the authority for the
  * fields it sets; fields it does not set stay with whoever manages them.
  */
-import { CustomObjectsApi, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import { GROUP, VERSION } from '../../crds/kind-definition.ts';
-
-const APPLY = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import { APPLY_PATCH, KubeRequests } from './kube-requests.ts';
 
 /** The HTTP status of an error from @kubernetes/client-node, if it has one. */
 export function statusCode(err: unknown): number | undefined {
@@ -17,24 +15,68 @@ export function statusCode(err: unknown): number | undefined {
 /** Writes objects the way the operator owns them. */
 export class Applier {
   readonly fieldManager: string;
-  #objects: KubernetesObjectApi;
-  #custom: CustomObjectsApi;
+  #requests: KubeRequests;
 
   constructor(options: { kubeConfig: KubeConfig; fieldManager: string }) {
     this.fieldManager = options.fieldManager;
-    this.#objects = KubernetesObjectApi.makeApiClient(options.kubeConfig);
-    this.#custom = options.kubeConfig.makeApiClient(CustomObjectsApi);
+    this.#requests = new KubeRequests(options.kubeConfig);
   }
 
   /** Server-side applies a whole object; returns what the API server stored. */
   apply<T extends KubernetesObject>(obj: T): Promise<T> {
-    return this.#objects.patch(obj, undefined, undefined, this.fieldManager, true, PatchStrategy.ServerSideApply);
+    return this.#requests.apply(obj, this.fieldManager);
+  }
+
+  /**
+   * Creates an object, its fields owned by this field manager through an Update entry. The
+   * API server does less for a create than for an apply; {@link releaseUpdateFields} hands
+   * the fields over to the apply entry when the object first changes.
+   */
+  create<T extends KubernetesObject>(obj: T): Promise<T> {
+    return this.#requests.create(obj, this.fieldManager);
+  }
+
+  /**
+   * Hands the fields this field manager owns through an Update entry (from {@link create})
+   * over to its Apply entry, and drops the Update entry: then an apply that leaves one of
+   * them out removes it, as it would had the object been applied from the start. Resolves
+   * with whether there was anything to hand over. The JSON patch tests both entries first,
+   * so one moved by another writer since `stored` was read makes it read them again.
+   */
+  async releaseUpdateFields(stored: KubernetesObject): Promise<boolean> {
+    const path = await this.#requests.pathOf(stored);
+    let current = stored;
+    for (let attempt = 1; ; attempt++) {
+      const entries = current.metadata?.managedFields ?? [];
+      const mine = (operation: string) => entries.findIndex((e) => e.manager === this.fieldManager && e.operation === operation && !e.subresource);
+      const update = mine('Update');
+      const apply = mine('Apply');
+      if (update < 0 || apply < 0) return false;
+      const union = mergeFieldSets(entries[apply]!.fieldsV1, entries[update]!.fieldsV1);
+      const test = (index: number, operation: string) => [
+        { op: 'test', path: `/metadata/managedFields/${index}/manager`, value: this.fieldManager },
+        { op: 'test', path: `/metadata/managedFields/${index}/operation`, value: operation },
+      ];
+      try {
+        await this.#requests.send('PATCH', path, {
+          query: { fieldManager: this.fieldManager },
+          contentType: 'application/json-patch+json',
+          // Replace before remove: removing an entry shifts the ones after it.
+          body: [...test(update, 'Update'), ...test(apply, 'Apply'), { op: 'replace', path: `/metadata/managedFields/${apply}/fieldsV1`, value: union }, { op: 'remove', path: `/metadata/managedFields/${update}` }],
+        });
+        return true;
+      } catch (err) {
+        // Another writer (the quota controller updating a status, say) moved the entries.
+        if (statusCode(err) !== 422 || attempt === 3) throw err;
+        current = await this.#requests.send<KubernetesObject>('GET', path);
+      }
+    }
   }
 
   /** Deletes an object; one that is already gone is fine. */
   async delete(obj: KubernetesObject): Promise<void> {
     try {
-      await this.#objects.delete(obj);
+      await this.#requests.send('DELETE', await this.#requests.pathOf(obj));
     } catch (err) {
       if (statusCode(err) !== 404) throw err;
     }
@@ -43,10 +85,7 @@ export class Applier {
   /** Server-side applies the status of a Weir object through its status subresource; resolves with the new resourceVersion. */
   async applyStatus(plural: string, obj: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; status: unknown }): Promise<string | undefined> {
     const body = { apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace }, status: obj.status };
-    const common = { group: GROUP, version: VERSION, plural, name: obj.metadata.name, body, fieldManager: this.fieldManager, force: true };
-    const stored = (obj.metadata.namespace
-      ? await this.#custom.patchNamespacedCustomObjectStatus({ ...common, namespace: obj.metadata.namespace }, APPLY)
-      : await this.#custom.patchClusterCustomObjectStatus(common, APPLY)) as KubernetesObject;
+    const stored = await this.#requests.send<KubernetesObject>('PATCH', weirPath(plural, obj.apiVersion, obj.metadata, 'status'), { query: { fieldManager: this.fieldManager, force: true }, contentType: APPLY_PATCH, body });
     return stored.metadata?.resourceVersion;
   }
 
@@ -57,11 +96,8 @@ export class Applier {
    */
   async setFinalizer(plural: string, obj: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }, finalizer: string, present: boolean): Promise<string | undefined> {
     const body = { apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace, finalizers: present ? [finalizer] : [] } };
-    const common = { group: GROUP, version: VERSION, plural, name: obj.metadata.name, body, fieldManager: `${this.fieldManager}-finalizer`, force: true };
     try {
-      const stored = (obj.metadata.namespace
-        ? await this.#custom.patchNamespacedCustomObject({ ...common, namespace: obj.metadata.namespace }, APPLY)
-        : await this.#custom.patchClusterCustomObject(common, APPLY)) as KubernetesObject;
+      const stored = await this.#requests.send<KubernetesObject>('PATCH', weirPath(plural, obj.apiVersion, obj.metadata), { query: { fieldManager: `${this.fieldManager}-finalizer`, force: true }, contentType: APPLY_PATCH, body });
       return stored.metadata?.resourceVersion;
     } catch (err) {
       // Removing the finalizer of an object that is already gone is done.
@@ -69,6 +105,21 @@ export class Applier {
       return undefined;
     }
   }
+}
+
+/** The union of two managedFields field sets (FieldsV1: nested maps of `f:`/`k:`/`v:` keys). */
+export function mergeFieldSets(a: unknown, b: unknown): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...(a as Record<string, unknown> | undefined) };
+  for (const [key, value] of Object.entries((b as Record<string, unknown> | undefined) ?? {})) {
+    out[key] = key in out ? mergeFieldSets(out[key], value) : value;
+  }
+  return out;
+}
+
+/** The URL path of a Weir object, whose plural the caller knows, so no discovery is needed. */
+function weirPath(plural: string, apiVersion: string, metadata: { name: string; namespace?: string }, subresource?: string): string {
+  const scope = metadata.namespace ? `/namespaces/${encodeURIComponent(metadata.namespace)}` : '';
+  return `/apis/${apiVersion}${scope}/${plural}/${encodeURIComponent(metadata.name)}${subresource ? `/${subresource}` : ''}`;
 }
 
 /**

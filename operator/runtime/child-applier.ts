@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { Applier } from './apply.ts';
+import { statusCode, type Applier } from './apply.ts';
 import type { Clock } from './clock.ts';
 
 /** Annotation with the hash of what the operator last applied to an object. */
@@ -40,7 +40,8 @@ export interface ChildApplierOptions {
 
 /**
  * Applies owned objects unless the cache shows the hash of the same object, applied (or
- * first found so) within `refreshMs`. A deleted child is a cache miss and is applied at once.
+ * first found so) within `refreshMs`. A child missing from the cache (new, or deleted
+ * behind the operator's back) is created at once.
  */
 export class ChildApplier {
   #o: ChildApplierOptions;
@@ -65,9 +66,36 @@ export class ChildApplier {
       if (now - appliedAt < this.#o.refreshMs) return false;
     }
     const annotated = { ...obj, metadata: { ...obj.metadata, annotations: { ...obj.metadata?.annotations, [HASH_ANNOTATION]: hash } } };
-    this.#o.children.remember(await this.#o.applier.apply(annotated));
+    const stored = cached ? await this.applyOwned(annotated, cached.metadata?.annotations?.[HASH_ANNOTATION] !== hash) : await this.create(annotated);
+    this.#o.children.remember(stored);
     this.#appliedAt.set(key, now);
     return true;
+  }
+
+  /**
+   * Creates a child the cache does not have, which costs the API server less than an apply.
+   * One that exists after all (the cache lags, or it carries no labels the cache selects)
+   * is applied instead.
+   */
+  async create<T extends KubernetesObject>(obj: T): Promise<T> {
+    try {
+      return await this.#o.applier.create(obj);
+    } catch (err) {
+      if (statusCode(err) !== 409) throw err;
+      return this.applyOwned(obj, true);
+    }
+  }
+
+  /**
+   * Applies a child. A child this operator created is owned through an Update entry as well
+   * as the apply entry; when what it wants changed, the Update entry's fields are handed to
+   * the apply entry and the object is applied again, so that fields left out now are
+   * removed rather than kept by the Update entry.
+   */
+  async applyOwned<T extends KubernetesObject>(obj: T, changed: boolean): Promise<T> {
+    const stored = await this.#o.applier.apply(obj);
+    if (changed && (await this.#o.applier.releaseUpdateFields(stored))) return this.#o.applier.apply(obj);
+    return stored;
   }
 
   /** Forgets an object that was deleted, so the map does not grow with every child ever made. */

@@ -153,7 +153,9 @@ export class Informer<T extends KubernetesObject> {
   remember(obj: T): void {
     const key = keyOf(obj);
     if (this.#cache.has(key)) return;
-    const copy = structuredClone(obj);
+    // A shallow copy is enough to drop managedFields without touching the caller's object;
+    // cached objects are never modified.
+    const copy = { ...obj, metadata: obj.metadata && { ...obj.metadata } };
     stripManagedFields(copy);
     this.#cache.set(key, this.#transform(copy));
   }

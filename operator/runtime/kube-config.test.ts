@@ -27,3 +27,21 @@ describe('reuseConnections', () => {
     assert.notEqual(a, create({ server: 'https://a' }, { ca: Buffer.from('y') }));
   });
 });
+
+describe('reuseConnections across identities', () => {
+  it('builds a new pool when the client certificate changes, and keeps a few', () => {
+    const kc = new KubeConfig();
+    let built = 0;
+    (kc as unknown as { createDispatcher: (c: unknown, o: { cert?: Buffer }) => unknown }).createDispatcher = () => ({ pool: ++built });
+    reuseConnections(kc);
+    const create = (kc as unknown as { createDispatcher: (c: unknown, o: { cert?: Buffer }) => unknown }).createDispatcher;
+    const cluster = { server: 'https://a' };
+    const first = create(cluster, { cert: Buffer.from('one') });
+    assert.notEqual(first, create(cluster, { cert: Buffer.from('two') }));
+    assert.equal(first, create(cluster, { cert: Buffer.from('one') }));
+    assert.equal(built, 2);
+    for (const c of ['3', '4', '5', '6']) create(cluster, { cert: Buffer.from(c) });
+    assert.notEqual(first, create(cluster, { cert: Buffer.from('one') }), 'the oldest pool was let go');
+    assert.equal(create(null, {}), create(null, {}));
+  });
+});

@@ -79,8 +79,8 @@ function password(): string {
 export class TenantReconciler implements Reconciler {
   #o: TenantReconcilerOptions;
   #core: CoreV1Api;
-  /** When each tenant's backends were last found in order, and with which inputs. */
-  #verified = new Map<string, { fingerprint: string; at: number }>();
+  /** When each tenant's backends were last found in order, with which inputs, and what that gave. */
+  #verified = new Map<string, { fingerprint: string; at: number; parts: ConditionUpdate[]; fields: Partial<TenantStatus> }>();
   /** What this operator last wrote to each Tenant, and the resourceVersion that made. */
   #written = new WrittenObjects<TenantObject, TenantStatus>(TENANT_FINALIZER);
   /** Since when each new tenant has been waiting only for its quota to be counted. */
@@ -207,13 +207,15 @@ export class TenantReconciler implements Reconciler {
     const redisPassword = decode(existing, 'redis-password') ?? password();
     const postgresPassword = decode(existing, 'postgres-password') ?? password();
 
-    // Backends were checked recently with the same inputs and were fine: skip the round
-    // trips. A re-sync after verifyPeriodMs checks them again, which repairs drift there.
+    // This process found the backends in order recently, with the same inputs: skip the
+    // round trips, also while the status that says so is not written yet (a new tenant is
+    // reconciled several times as its children appear). A re-sync after verifyPeriodMs
+    // checks them again, which repairs drift there.
     const fingerprint = hashOf([backends.region, backends.redisEndpoint, backends.postgresEndpoint, redisPassword, postgresPassword]);
     const verified = this.#verified.get(name);
-    const wasFine = ['RedisReady', 'PostgresReady'].every((t) => tenant.status?.conditions?.some((c) => c.type === t && c.status === 'True'));
-    if (wasFine && verified?.fingerprint === fingerprint && this.#o.clock.now() - verified.at < this.#o.verifyPeriodMs) {
-      return tenant.status!.conditions!.filter((c) => c.type === 'RedisReady' || c.type === 'PostgresReady').map(({ type, status: s, reason, message }) => ({ type, status: s, reason: reason ?? Reason.Created, message: message ?? '' }));
+    if (verified?.fingerprint === fingerprint && this.#o.clock.now() - verified.at < this.#o.verifyPeriodMs) {
+      Object.assign(status, verified.fields);
+      return verified.parts;
     }
 
     // The Secret names only what is derived from the tenant's name, so it is written
@@ -241,23 +243,27 @@ export class TenantReconciler implements Reconciler {
     const [redis, postgres, written] = await Promise.allSettled([
       backends.redis.ensureUser({ tenant: name, password: redisPassword }),
       backends.postgres.ensureTenant({ tenant: name, password: postgresPassword }),
-      unchanged ? Promise.resolve() : this.#o.applier.apply(secret).then((obj) => this.#o.children.remember(obj)),
+      // Created when there is none, else applied (handing over what the create owned); no
+      // hash annotation, which would be derived from the passwords.
+      unchanged ? Promise.resolve() : (existing ? this.#o.childApplier.applyOwned(secret, true) : this.#o.childApplier.create(secret)).then((obj) => this.#o.children.remember(obj)),
     ]);
     if (written.status === 'rejected') throw written.reason;
     const parts: ConditionUpdate[] = [];
+    const fields: Partial<TenantStatus> = {};
     if (redis.status === 'fulfilled') {
-      Object.assign(status, { redisUser: redis.value.user, redisKeyPrefix: redis.value.keyPrefix });
+      Object.assign(fields, { redisUser: redis.value.user, redisKeyPrefix: redis.value.keyPrefix });
       parts.push({ type: 'RedisReady', status: 'True', reason: Reason.Created, message: `ACL user ${redis.value.user} limited to keys ${redis.value.keyPrefix}*` });
     } else {
       parts.push({ type: 'RedisReady', status: 'False', reason: Reason.BackendUnreachable, message: `Redis at ${backends.redisEndpoint}: ${errorSummary(redis.reason)}` });
     }
     if (postgres.status === 'fulfilled') {
-      Object.assign(status, { postgresRole: postgres.value.role, postgresSchema: postgres.value.schema });
+      Object.assign(fields, { postgresRole: postgres.value.role, postgresSchema: postgres.value.schema });
       parts.push({ type: 'PostgresReady', status: 'True', reason: Reason.Created, message: `role and schema ${postgres.value.schema}` });
     } else {
       parts.push({ type: 'PostgresReady', status: 'False', reason: Reason.BackendUnreachable, message: `Postgres at ${backends.postgresEndpoint}: ${errorSummary(postgres.reason)}` });
     }
-    if (parts.every((p) => p.status === 'True')) this.#verified.set(name, { fingerprint, at: this.#o.clock.now() });
+    Object.assign(status, fields);
+    if (parts.every((p) => p.status === 'True')) this.#verified.set(name, { fingerprint, at: this.#o.clock.now(), parts, fields });
     else this.#verified.delete(name);
     return parts;
   }

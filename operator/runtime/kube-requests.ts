@@ -1,0 +1,108 @@
+/**
+ * Writes to the API server without @kubernetes/client-node's typed layer. Its generated
+ * clients walk every body through a type-directed serializer, send it through fetch's web
+ * streams and rebuild the answer as typed model classes; for the small objects the
+ * operator writes thousands of times, that costs more CPU than the request itself. Here a
+ * request is a JSON string out and a JSON value back, on the same connections and with the
+ * same authentication (`KubeConfig.applySecurityAuthentication`), and failures are the same
+ * `ApiException` with the status code and the API server's Status as body.
+ */
+import { ApiException, HttpMethod, KubernetesObjectApi, RequestContext, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { request, type Dispatcher } from 'undici';
+// Not re-exported by the package's index; the version is pinned, and a unit test checks the
+// wire names this serializer gives (`_default` becomes `default`, `_from` becomes `from`).
+import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
+import { getSerializationType } from '@kubernetes/client-node/dist/util.js';
+
+/** Content type of a server-side apply patch; JSON is valid YAML. */
+export const APPLY_PATCH = 'application/apply-patch+yaml';
+
+/** client-node's discovery-backed path builder, which is protected there. */
+class Paths extends KubernetesObjectApi {
+  path(obj: KubernetesObject): Promise<string> {
+    return this.specUriPath(obj, 'patch');
+  }
+}
+
+export interface KubeRequestOptions {
+  query?: Record<string, string | boolean | undefined>;
+  contentType?: string;
+  body?: unknown;
+}
+
+/** JSON requests to the API server of `kubeConfig`. */
+export class KubeRequests {
+  #kc: KubeConfig;
+  #server: string;
+  #paths: Paths;
+
+  constructor(kubeConfig: KubeConfig) {
+    this.#kc = kubeConfig;
+    const server = kubeConfig.getCurrentCluster()?.server;
+    if (!server) throw new Error('the kubeconfig names no cluster server');
+    this.#server = server.replace(/\/+$/, '');
+    // Paths.makeApiClient would build the base class; KubeConfig.makeApiClient builds this one.
+    this.#paths = kubeConfig.makeApiClient(Paths);
+  }
+
+  /** The URL path of an object (found through discovery once per kind), with a subresource if given. */
+  async pathOf(obj: KubernetesObject, subresource?: string): Promise<string> {
+    const path = await this.#paths.path(obj);
+    return subresource ? `${path}/${subresource}` : path;
+  }
+
+  /** Sends one request; resolves with the parsed JSON answer, rejects with an ApiException. */
+  async send<T = unknown>(method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE', path: string, options: KubeRequestOptions = {}): Promise<T> {
+    const url = new URL(this.#server + path);
+    for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    const context = new RequestContext(url.toString(), HttpMethod[method]);
+    await this.#kc.applySecurityAuthentication(context);
+    const headers: Record<string, string> = { ...context.getHeaders(), accept: 'application/json' };
+    if (options.body !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
+    const res = await request(url, {
+      method,
+      headers,
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      dispatcher: context.getDispatcher() as Dispatcher | undefined,
+    });
+    const text = await res.body.text();
+    const value = parseJson(text);
+    if (res.statusCode >= 200 && res.statusCode < 300) return value as T;
+    const message = (value as { message?: unknown } | undefined)?.message;
+    throw new ApiException(res.statusCode, typeof message === 'string' ? message : `HTTP ${res.statusCode}`, value ?? text, flatHeaders(res.headers));
+  }
+
+  /** Creates `obj` as `fieldManager`; resolves with what was stored, as plain JSON. */
+  async create<T extends KubernetesObject>(obj: T, fieldManager: string): Promise<T> {
+    const path = await this.pathOf(obj);
+    const collection = path.slice(0, path.lastIndexOf('/'));
+    return this.send<T>('POST', collection, { query: { fieldManager }, body: toWire(obj) });
+  }
+
+  /**
+   * Server-side applies `obj` as `fieldManager`, forcing conflicts; resolves with what was
+   * stored, as plain JSON. `obj` may be one of client-node's typed models: its property
+   * names are turned into the API's.
+   */
+  async apply<T extends KubernetesObject>(obj: T, fieldManager: string): Promise<T> {
+    return this.send<T>('PATCH', await this.pathOf(obj), { query: { fieldManager, force: true }, contentType: APPLY_PATCH, body: toWire(obj) });
+  }
+}
+
+/** A typed model of client-node as the API server spells it; other objects as they are. */
+export function toWire(obj: KubernetesObject): unknown {
+  const type = getSerializationType(obj.apiVersion, obj.kind);
+  return type && type !== 'KubernetesObject' ? ObjectSerializer.serialize(obj, type, '') : obj;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text === '' ? undefined : JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function flatHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : (v ?? '')]));
+}
