@@ -8,6 +8,8 @@
  * with `npm run bench` (inside the local environment).
  *
  *   node bench/tenants-to-ready.ts [--tenants 1000] [--concurrency 32] [--operator-concurrency 32]
+ *
+ * With WEIR_BENCH_CPU_PROF=<dir> the operator writes a V8 CPU profile there when it stops.
  */
 import { parseArgs } from 'node:util';
 import { pool } from './pool.ts';
@@ -116,7 +118,7 @@ const operator = new OperatorProcess('bench', {
   healthPort: await freePort(),
   args: ['--leader-elect=false', `--concurrency=${OPERATOR_CONCURRENCY}`, '--log-level=warn'],
   // The inspector lets the bench collect the operator's garbage before it weighs the heap.
-  nodeOptions: [`--inspect=127.0.0.1:${inspectPort}`, ...(process.env.WEIR_BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.WEIR_BENCH_CPU_PROF}`] : [])],
+  nodeOptions: [`--inspect=127.0.0.1:${inspectPort}`, ...(process.env.WEIR_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.WEIR_BENCH_CPU_PROF}`] : [])],
 });
 await operator.ready();
 const idleHeap = await liveHeapBytes(inspectPort);
