@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubernetesObject, type V1ResourceQuota } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type KubernetesObject, type V1Deployment, type V1ResourceQuota } from '@kubernetes/client-node';
 import { Applier } from './apply.ts';
 import { ChildApplier, HASH_ANNOTATION } from './child-applier.ts';
 import { FakeClock } from './clock.ts';
@@ -63,6 +63,31 @@ describe('ChildApplier against kube-apiserver', () => {
     assert.equal(await writer.apply(quota({ cpu: '8' })), true);
     assert.deepEqual((await stored()).spec?.hard, { cpu: '8' });
     assert.deepEqual(await entries(), ['someone/Apply', 'weir-it/Apply']);
+  });
+
+  it('changes a created Deployment without losing the defaults the API server filled in', async () => {
+    const { writer } = setUp();
+    const apps = kubeConfig.makeApiClient(AppsV1Api);
+    const deployment = (level: string): V1Deployment => ({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'd', namespace },
+      spec: {
+        selector: { matchLabels: { app: 'd' } },
+        template: { metadata: { labels: { app: 'd' } }, spec: { containers: [{ name: 'c', image: 'weir:test', env: [{ name: 'LEVEL', value: level }] }] } },
+      },
+    });
+    await writer.apply(deployment('info'));
+    // The Update entry of the create owns the defaulted fields too; handing them over and
+    // applying again must leave them defaulted, not remove them.
+    await writer.apply(deployment('debug'));
+    const stored = await apps.readNamespacedDeployment({ namespace, name: 'd' });
+    assert.deepEqual(stored.spec?.template.spec?.containers[0]?.env?.map((e) => [e.name, e.value]), [['LEVEL', 'debug']]);
+    assert.equal(stored.spec?.replicas, 1);
+    assert.equal(stored.spec?.revisionHistoryLimit, 10);
+    assert.equal(stored.spec?.template.spec?.dnsPolicy, 'ClusterFirst');
+    assert.equal(stored.spec?.template.spec?.containers[0]?.terminationMessagePath, '/dev/termination-log');
+    assert.deepEqual((stored.metadata?.managedFields ?? []).filter((e) => e.manager === 'weir-it').map((e) => e.operation), ['Apply']);
   });
 
   it('applies a child that already exists but is missing from the cache', async () => {
