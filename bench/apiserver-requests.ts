@@ -3,10 +3,17 @@
  * benchmark's work cost the API server, per item.
  */
 import { spawnSync } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { sumOf } from './prometheus-text.ts';
+
+/** The API server's Prometheus text. */
+function apiserverMetrics(): string {
+  return spawnSync('kubectl', ['get', '--raw', '/metrics'], { encoding: 'utf8', maxBuffer: 1 << 28 }).stdout;
+}
 
 /** apiserver_request_total by verb and resource (subresource appended), summed over codes and scopes. */
 export function apiserverRequests(): Map<string, number> {
-  const text = spawnSync('kubectl', ['get', '--raw', '/metrics'], { encoding: 'utf8', maxBuffer: 1 << 28 }).stdout;
+  const text = apiserverMetrics();
   const totals = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (!line.startsWith('apiserver_request_total{')) continue;
@@ -29,15 +36,6 @@ export function requestsPerItem(before: Map<string, number>, after: Map<string, 
     .join(', ');
 }
 
-/** How many watches of a resource the API server is serving now. */
-export function watchesOf(group: string, resource: string): number {
-  const text = spawnSync('kubectl', ['get', '--raw', '/metrics'], { encoding: 'utf8', maxBuffer: 1 << 28 }).stdout;
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith('apiserver_longrunning_requests{') && l.includes(`group="${group}"`) && l.includes(`resource="${resource}"`) && l.includes('verb="WATCH"'))
-    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
-}
-
 /**
  * Waits until the controller manager watches Weir's kinds. Its garbage collector and quota
  * controller find new CRDs by discovery every 30 s; until then every child of a Tenant
@@ -47,6 +45,10 @@ export function watchesOf(group: string, resource: string): number {
  */
 export async function untilControllerManagerWatches(group: string, resources: string[]): Promise<number> {
   const start = performance.now();
-  while (!resources.every((r) => watchesOf(group, r) > 0)) await new Promise((resolve) => setTimeout(resolve, 1000));
+  for (;;) {
+    const text = apiserverMetrics();
+    if (resources.every((r) => sumOf(text, 'apiserver_longrunning_requests', [`group="${group}"`, `resource="${r}"`, 'verb="WATCH"']) > 0)) break;
+    await sleep(1000);
+  }
   return (performance.now() - start) / 1000;
 }

@@ -6,11 +6,12 @@ export function metric(text: string, name: string): number {
   return line ? Number(line.split(' ').at(-1)) : NaN;
 }
 
-/** The sum of a metric's series that carry `label` (such as `controller="tenant"`). */
-export function sumOf(text: string, name: string, label: string): number {
+/** The sum of a metric's series that carry `label` (such as `controller="tenant"`), or all of several labels. */
+export function sumOf(text: string, name: string, label: string | string[]): number {
+  const labels = Array.isArray(label) ? label : [label];
   return text
     .split('\n')
-    .filter((l) => l.startsWith(`${name}{`) && l.includes(label))
+    .filter((l) => l.startsWith(`${name}{`) && labels.every((x) => l.includes(x)))
     .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
 }
 

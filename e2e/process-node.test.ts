@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AppsV1Api, type V1Pod } from '@kubernetes/client-node';
-import { alive } from '../hack/local-env/local-env.ts';
+import { alive } from '../hack/local-env/managed-process.ts';
 import { hasLocalEnv, startComponent, stopComponent } from '../hack/local-env/control-client.ts';
 import { applyWeirObject, deleteWeirObject, ensureNamespace, type Clients } from './cluster.ts';
 import { eventually } from './eventually.ts';
@@ -76,7 +76,6 @@ function pidOf(pod: V1Pod): number {
   assert.match(id, /^process:\/\/\d+$/);
   return Number(id.slice('process://'.length));
 }
-
 
 async function readyz(pod: V1Pod): Promise<number> {
   const res = await fetch(`http://${pod.status!.podIP}:9090/readyz`, { signal: AbortSignal.timeout(2_000) });

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { alive, reapStaleEnvironments, resolveComponents } from './local-env.ts';
-
+import { reapStaleEnvironments, resolveComponents } from './local-env.ts';
+import { alive } from './managed-process.ts';
 
 describe('resolveComponents', () => {
   it('adds etcd and the API server when only a controller is asked for, in start order', () => {

@@ -12,7 +12,7 @@ import { Etcd } from './etcd.ts';
 import { Kafka } from './kafka.ts';
 import { KubeApiserver } from './kube-apiserver.ts';
 import { KubeControllerManager, KubeScheduler } from './kube-controllers.ts';
-import { signalGroup } from './managed-process.ts';
+import { alive, signalGroup } from './managed-process.ts';
 import { Postgres } from './postgres.ts';
 import { ProcessNode } from './process-node/local-env-component.ts';
 import { Redis } from './redis.ts';
@@ -42,18 +42,6 @@ export function resolveComponents(requested: readonly string[]): ComponentName[]
 }
 
 const ENV_PREFIX = 'weir-env-';
-
-/** Whether a process with this pid exists (one owned by another user counts). */
-export function alive(pid: number): boolean {
-  // kill(0) would signal our own process group and look alive.
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Kills the processes and removes the directories of environments whose owning process

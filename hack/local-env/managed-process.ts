@@ -141,3 +141,15 @@ export async function waitUntil(proc: ManagedProcess, what: string, check: () =>
   }
   throw new Error(`${proc.spec.name} was not ${what} within ${timeoutMs / 1000}s${lastError ? ` (last error: ${lastError})` : ''}; log ${proc.spec.logFile}:\n${proc.logTail()}`);
 }
+
+/** Whether a process with this pid exists (one owned by another user counts). */
+export function alive(pid: number): boolean {
+  // kill(0) would signal our own process group and look alive.
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -70,7 +70,6 @@ function rootMessage(err: unknown): string {
   return causes(err).at(-1)?.message ?? String(err);
 }
 
-
 /** Manages topics through a kafkajs admin client, connected on first use and replaced after connection failures. */
 export class KafkajsTopicAdmin implements TopicAdmin {
   #kafka: InstanceType<typeof Kafka>;
@@ -115,8 +114,7 @@ export class KafkajsTopicAdmin implements TopicAdmin {
   /** Creates the topics that do not exist yet and waits until their partitions have leaders. */
   async create(specs: TopicSpec[]): Promise<void> {
     if (specs.length === 0) return;
-    const what = describeTopicSpec;
-    await this.#call(`creating ${specs.map(what).join('; ')}`, specs[0]!.name, async (admin) => {
+    await this.#call(`creating ${specs.map(describeTopicSpec).join('; ')}`, specs[0]!.name, async (admin) => {
       try {
         const created = await admin.createTopics({
           validateOnly: false,
@@ -140,7 +138,7 @@ export class KafkajsTopicAdmin implements TopicAdmin {
         if (refused.length === 0) return;
         const first = refused[0]!;
         const spec = (name: string | undefined) => specs.find((s) => s.name === name);
-        const message = refused.map((e) => `creating ${spec(e.topic) ? what(spec(e.topic)!) : `topic ${e.topic}`}: ${e.type} (${e.message})`).join('; ');
+        const message = refused.map((e) => `creating ${spec(e.topic) ? describeTopicSpec(spec(e.topic)!) : `topic ${e.topic}`}: ${e.type} (${e.message})`).join('; ');
         throw new TopicAdminError(message, { code: first.type ?? 'Unknown', topic: first.topic ?? specs[0]!.name, cause: err });
       }
     });

@@ -13,7 +13,8 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { toolchain } from '../../hack/local-env/toolchain.ts';
 import { PlatformaticTopicAdmin } from './platformatic-topic-admin.ts';
-import { brokers, inspect, topicAdminContract, TOPIC_ID } from './topic-admin-contract.ts';
+import { brokers, inspect, topicAdminContract } from './topic-admin-contract.ts';
+import { TOPIC_ID } from './topic-admin.ts';
 import type { TopicSpec } from './topic-admin.ts';
 
 topicAdminContract({

@@ -20,6 +20,7 @@
  * and later) all speak them.
  */
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ConfigResourceTypes,
   ConfigSources,
@@ -34,6 +35,7 @@ import {
   incrementalAlterConfigsV1,
   metadataV12,
   parseBroker,
+  protocolErrors,
   protocolErrorsCodesById,
   type API,
   type Broker,
@@ -53,7 +55,15 @@ export interface PlatformaticTopicAdminOptions {
   connectionTimeoutMs?: number;
 }
 
-const ERROR = { NONE: 0, UNKNOWN_TOPIC_OR_PARTITION: 3, LEADER_NOT_AVAILABLE: 5, TOPIC_ALREADY_EXISTS: 36, INVALID_PARTITIONS: 37, NOT_CONTROLLER: 41 } as const;
+/** The Kafka error codes this adapter acts on, from the client library's own table. */
+const ERROR = {
+  NONE: 0,
+  UNKNOWN_TOPIC_OR_PARTITION: protocolErrors.UNKNOWN_TOPIC_OR_PARTITION!.code,
+  LEADER_NOT_AVAILABLE: protocolErrors.LEADER_NOT_AVAILABLE!.code,
+  TOPIC_ALREADY_EXISTS: protocolErrors.TOPIC_ALREADY_EXISTS!.code,
+  INVALID_PARTITIONS: protocolErrors.INVALID_PARTITIONS!.code,
+  NOT_CONTROLLER: protocolErrors.NOT_CONTROLLER!.code,
+} as const;
 /** Kafka's id of "no topic id", which old topics and old brokers report. */
 const NO_TOPIC_ID = '00000000-0000-0000-0000-000000000000';
 /** One retry, shortly after, for a pooled connection the broker closed; the controller retries with its own backoff after that. */
@@ -85,7 +95,6 @@ function isUnreachable(err: unknown): boolean {
 function rootMessage(err: unknown): string {
   return errorTree(err).at(-1)?.message ?? String(err);
 }
-
 
 /** The id as kafka-topics.sh prints it: the 16 bytes in URL-safe base64 without padding, not the hyphenated hex the library reads. */
 export function topicIdString(uuid: string): string | undefined {
@@ -136,8 +145,7 @@ export class PlatformaticTopicAdmin implements TopicAdmin {
   /** Creates the topics that do not exist yet, in one request, and waits until their partitions have leaders. */
   async create(specs: TopicSpec[]): Promise<void> {
     if (specs.length === 0) return;
-    const what = describeTopicSpec;
-    await this.#call(`creating ${specs.map(what).join('; ')}`, specs[0]!.name, async () => {
+    await this.#call(`creating ${specs.map(describeTopicSpec).join('; ')}`, specs[0]!.name, async () => {
       const requests = specs.map((spec) => ({
         name: spec.name,
         numPartitions: spec.partitions,
@@ -148,7 +156,7 @@ export class PlatformaticTopicAdmin implements TopicAdmin {
       const { topics } = await this.#send('controller', createTopicsV7.api, requests, this.#operationTimeoutMs, false);
       this.#refused(topics.map((t) => ({ topic: t.name, errorCode: t.errorCode, errorMessage: t.errorMessage })), [ERROR.TOPIC_ALREADY_EXISTS], (name) => {
         const spec = specs.find((s) => s.name === name);
-        return spec ? `creating ${what(spec)}` : `creating topic ${name}`;
+        return spec ? `creating ${describeTopicSpec(spec)}` : `creating topic ${name}`;
       });
       const created = topics.filter((t) => t.errorCode === ERROR.NONE).map((t) => t.name);
       if (created.length > 0) await this.#waitForLeaders(created);
@@ -253,7 +261,7 @@ export class PlatformaticTopicAdmin implements TopicAdmin {
         if (err instanceof ResponseError) return (err as ResponseError & { response: Response }).response;
         if (!isUnreachable(err) || attempt >= ATTEMPTS) throw err;
         if (to === 'controller') this.#controller = undefined;
-        await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));
+        await sleep(RETRY_DELAY_MS);
       }
     }
   }
@@ -317,7 +325,7 @@ export class PlatformaticTopicAdmin implements TopicAdmin {
         this.#log.warn({ topics: names, led: led.map((t) => t.name) }, 'created topics whose partitions have no leader yet');
         return;
       }
-      await new Promise((resolve) => setTimeout(resolve, wait));
+      await sleep(wait);
     }
   }
 }

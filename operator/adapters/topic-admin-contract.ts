@@ -13,7 +13,7 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import kafkajs from 'kafkajs';
 import { startComponent, stopComponent } from '../../hack/local-env/control-client.ts';
-import { planTopicChanges, type TopicAdmin, type TopicSpec } from './topic-admin.ts';
+import { planTopicChanges, TOPIC_ID, type TopicAdmin, type TopicSpec } from './topic-admin.ts';
 
 const { ConfigResourceTypes, ConfigSource, Kafka, logLevel } = kafkajs;
 
@@ -31,7 +31,7 @@ export interface TopicAdminContract {
 }
 
 /** A plain kafkajs admin client, independent of the adapters under test. */
-export function independentAdmin() {
+function independentAdmin() {
   return new Kafka({ brokers, clientId: 'weir-test', logLevel: logLevel.NOTHING }).admin();
 }
 
@@ -67,8 +67,6 @@ async function setConfigsBehindTheBack(name: string, config: Record<string, stri
 
 const setOnTopic = (value: string) => ({ value, source: ConfigSource.TOPIC_CONFIG });
 
-/** Kafka's topic id as kafka-topics.sh prints it: 16 bytes in URL-safe base64 without padding. */
-export const TOPIC_ID = /^[A-Za-z0-9_-]{22}$/;
 
 /** Registers the contract's test cases for one implementation. */
 export function topicAdminContract(contract: TopicAdminContract): void {

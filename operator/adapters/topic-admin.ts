@@ -19,6 +19,9 @@ export interface TopicSpec {
   config: Record<string, string>;
 }
 
+/** A topic id as kafka-topics.sh prints it: 16 bytes, URL-safe base64 without padding. */
+export const TOPIC_ID = /^[A-Za-z0-9_-]{22}$/;
+
 /** A topic as Kafka has it. */
 export interface TopicState {
   name: string;

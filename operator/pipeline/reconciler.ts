@@ -129,7 +129,7 @@ export class PipelineReconciler implements Reconciler {
     if (!region) return this.#stop(pipeline, Reason.TenantNotFound, `tenant ${tenant.metadata!.name} has no Region`, { requeueAfterMs: 30_000 });
 
     if (!pipeline.metadata?.finalizers?.includes(PIPELINE_FINALIZER)) {
-      this.#written.note(pipeline, await this.#o.applier.setFinalizer(pipelineDefinition.plural, this.#ref(pipeline), PIPELINE_FINALIZER, true), { finalizer: true });
+      this.#written.note(pipeline, await this.#o.applier.setFinalizer(this.#ref(pipeline), PIPELINE_FINALIZER, true), { finalizer: true });
     }
 
     const topics = desiredTopics(namespace, name, pipeline.spec);
@@ -185,7 +185,7 @@ export class PipelineReconciler implements Reconciler {
       if (unclaimed.length) {
         const claim = [...topics].map(([role, t]) => ({ role, name: t.name, partitions: current.get(t.name)?.partitions ?? 0 }));
         const claimed = { ...pipeline.status, topics: claim };
-        this.#written.note(pipeline, await this.#o.applier.applyStatus(pipelineDefinition.plural, { ...this.#ref(pipeline), status: claimed }), { status: claimed });
+        this.#written.note(pipeline, await this.#o.applier.applyStatus({ ...this.#ref(pipeline), status: claimed }), { status: claimed });
         this.#claimed.set(uid, new Set([...owned, ...claim.map((t) => t.name)]));
       }
       const toCreate = [];
@@ -261,7 +261,7 @@ export class PipelineReconciler implements Reconciler {
     if (after && !progressing && (before?.reason !== after.reason || before?.status !== after.status)) {
       void this.#o.events.record(pipeline, after.status === 'True' ? 'Normal' : 'Warning', after.reason ?? 'Changed', after.message ?? '');
     }
-    this.#written.note(pipeline, await this.#o.applier.applyStatus(pipelineDefinition.plural, { ...this.#ref(pipeline), status: next }), { status: next });
+    this.#written.note(pipeline, await this.#o.applier.applyStatus({ ...this.#ref(pipeline), status: next }), { status: next });
   }
 
   #ref(pipeline: PipelineObject) {
@@ -283,7 +283,7 @@ export class PipelineReconciler implements Reconciler {
         throw new Error(message);
       }
     }
-    await this.#o.applier.setFinalizer(pipelineDefinition.plural, this.#ref(pipeline), PIPELINE_FINALIZER, false);
+    await this.#o.applier.setFinalizer(this.#ref(pipeline), PIPELINE_FINALIZER, false);
     this.#claimed.delete(pipeline.metadata.uid!);
     this.#written.forget(pipeline);
     this.#o.log.info({ key: `${pipeline.metadata.namespace}/${pipeline.metadata.name}`, policy: pipeline.spec.lifecycle.topicDeletionPolicy, topics: owned }, 'pipeline finalized');

@@ -83,9 +83,9 @@ export class Applier {
   }
 
   /** Server-side applies the status of a Weir object through its status subresource; resolves with the new resourceVersion. */
-  async applyStatus(plural: string, obj: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; status: unknown }): Promise<string | undefined> {
+  async applyStatus(obj: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; status: unknown }): Promise<string | undefined> {
     const body = { apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace }, status: obj.status };
-    const stored = await this.#requests.send<KubernetesObject>('PATCH', weirPath(plural, obj.apiVersion, obj.metadata, 'status'), { query: { fieldManager: this.fieldManager, force: true }, contentType: APPLY_PATCH, body });
+    const stored = await this.#requests.send<KubernetesObject>('PATCH', await this.#requests.pathOf(body, 'status'), { query: { fieldManager: this.fieldManager, force: true }, contentType: APPLY_PATCH, body });
     return stored.metadata?.resourceVersion;
   }
 
@@ -94,10 +94,10 @@ export class Applier {
    * list as a set touches only the entry this field manager owns, so finalizers of others
    * are never lost to a race. Resolves with the new resourceVersion.
    */
-  async setFinalizer(plural: string, obj: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }, finalizer: string, present: boolean): Promise<string | undefined> {
+  async setFinalizer(obj: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }, finalizer: string, present: boolean): Promise<string | undefined> {
     const body = { apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace, finalizers: present ? [finalizer] : [] } };
     try {
-      const stored = await this.#requests.send<KubernetesObject>('PATCH', weirPath(plural, obj.apiVersion, obj.metadata), { query: { fieldManager: `${this.fieldManager}-finalizer`, force: true }, contentType: APPLY_PATCH, body });
+      const stored = await this.#requests.send<KubernetesObject>('PATCH', await this.#requests.pathOf(body), { query: { fieldManager: `${this.fieldManager}-finalizer`, force: true }, contentType: APPLY_PATCH, body });
       return stored.metadata?.resourceVersion;
     } catch (err) {
       // Removing the finalizer of an object that is already gone is done.
@@ -114,12 +114,6 @@ export function mergeFieldSets(a: unknown, b: unknown): Record<string, unknown> 
     out[key] = key in out ? mergeFieldSets(out[key], value) : value;
   }
   return out;
-}
-
-/** The URL path of a Weir object, whose plural the caller knows, so no discovery is needed. */
-function weirPath(plural: string, apiVersion: string, metadata: { name: string; namespace?: string }, subresource?: string): string {
-  const scope = metadata.namespace ? `/namespaces/${encodeURIComponent(metadata.namespace)}` : '';
-  return `/apis/${apiVersion}${scope}/${plural}/${encodeURIComponent(metadata.name)}${subresource ? `/${subresource}` : ''}`;
 }
 
 /**

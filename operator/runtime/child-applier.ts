@@ -58,7 +58,8 @@ export class ChildApplier {
     const hash = hashOf(obj);
     const cached = this.#o.children.get(obj.kind!, obj.metadata?.namespace ?? '', obj.metadata!.name!);
     const now = this.#o.clock.now();
-    if (cached?.metadata?.annotations?.[HASH_ANNOTATION] === hash) {
+    const unchanged = cached?.metadata?.annotations?.[HASH_ANNOTATION] === hash;
+    if (unchanged) {
       // Found in order by a process that just started: trust it for one period, so that a
       // restart does not apply every child of every tenant at once.
       let appliedAt = this.#appliedAt.get(key);
@@ -66,10 +67,20 @@ export class ChildApplier {
       if (now - appliedAt < this.#o.refreshMs) return false;
     }
     const annotated = { ...obj, metadata: { ...obj.metadata, annotations: { ...obj.metadata?.annotations, [HASH_ANNOTATION]: hash } } };
-    const stored = cached ? await this.applyOwned(annotated, cached.metadata?.annotations?.[HASH_ANNOTATION] !== hash) : await this.create(annotated);
-    this.#o.children.remember(stored);
+    await this.write(annotated, { exists: cached !== undefined, changed: !unchanged });
     this.#appliedAt.set(key, now);
     return true;
+  }
+
+  /**
+   * Writes a child without the hash check: creates it unless it is known to exist, else
+   * applies it (`changed`: what the operator wants of it changed since it was last
+   * written), and puts what was stored into the cache.
+   */
+  async write<T extends KubernetesObject>(obj: T, { exists, changed }: { exists: boolean; changed: boolean }): Promise<T> {
+    const stored = exists ? await this.#applyOwned(obj, changed) : await this.#create(obj);
+    this.#o.children.remember(stored);
+    return stored;
   }
 
   /**
@@ -77,12 +88,12 @@ export class ChildApplier {
    * One that exists after all (the cache lags, or it carries no labels the cache selects)
    * is applied instead.
    */
-  async create<T extends KubernetesObject>(obj: T): Promise<T> {
+  async #create<T extends KubernetesObject>(obj: T): Promise<T> {
     try {
       return await this.#o.applier.create(obj);
     } catch (err) {
       if (statusCode(err) !== 409) throw err;
-      return this.applyOwned(obj, true);
+      return this.#applyOwned(obj, true);
     }
   }
 
@@ -92,7 +103,7 @@ export class ChildApplier {
    * the apply entry and the object is applied again, so that fields left out now are
    * removed rather than kept by the Update entry.
    */
-  async applyOwned<T extends KubernetesObject>(obj: T, changed: boolean): Promise<T> {
+  async #applyOwned<T extends KubernetesObject>(obj: T, changed: boolean): Promise<T> {
     const stored = await this.#o.applier.apply(obj);
     if (changed && (await this.#o.applier.releaseUpdateFields(stored))) return this.#o.applier.apply(obj);
     return stored;

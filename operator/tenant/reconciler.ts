@@ -100,7 +100,7 @@ export class TenantReconciler implements Reconciler {
     // Kubernetes children need none (the garbage collector follows owner references).
     const finalizer = tenant.metadata?.finalizers?.includes(TENANT_FINALIZER)
       ? Promise.resolve()
-      : this.#o.applier.setFinalizer(tenantDefinition.plural, this.#ref(tenant), TENANT_FINALIZER, true).then((rv) => this.#written.note(tenant, rv, { finalizer: true }));
+      : this.#o.applier.setFinalizer(this.#ref(tenant), TENANT_FINALIZER, true).then((rv) => this.#written.note(tenant, rv, { finalizer: true }));
 
     const name = tenant.metadata!.name!;
     const namespace = tenantNamespace(name, tenant.spec);
@@ -243,9 +243,8 @@ export class TenantReconciler implements Reconciler {
     const [redis, postgres, written] = await Promise.allSettled([
       backends.redis.ensureUser({ tenant: name, password: redisPassword }),
       backends.postgres.ensureTenant({ tenant: name, password: postgresPassword }),
-      // Created when there is none, else applied (handing over what the create owned); no
-      // hash annotation, which would be derived from the passwords.
-      unchanged ? Promise.resolve() : (existing ? this.#o.childApplier.applyOwned(secret, true) : this.#o.childApplier.create(secret)).then((obj) => this.#o.children.remember(obj)),
+      // No hash annotation, which would be derived from the passwords.
+      unchanged ? Promise.resolve() : this.#o.childApplier.write(secret, { exists: existing !== undefined, changed: true }),
     ]);
     if (written.status === 'rejected') throw written.reason;
     const parts: ConditionUpdate[] = [];
@@ -280,7 +279,7 @@ export class TenantReconciler implements Reconciler {
     if (sameJson(next, tenant.status)) return;
     if (ready.status === 'True' && !wasReady) void this.#o.events.record(tenant, 'Normal', 'Ready', ready.message);
     if (ready.status !== 'True' && wasReady) void this.#o.events.record(tenant, 'Warning', ready.reason, ready.message);
-    const rv = await this.#o.applier.applyStatus(tenantDefinition.plural, { ...this.#ref(tenant), status: next });
+    const rv = await this.#o.applier.applyStatus({ ...this.#ref(tenant), status: next });
     this.#written.note(tenant, rv, { status: next });
   }
 
@@ -307,7 +306,7 @@ export class TenantReconciler implements Reconciler {
     } else if (released || overdue) {
       void this.#o.events.record(tenant, 'Warning', 'CleanupAbandoned', released ? `finalizer released by ${RELEASE_ANNOTATION}; backend users may remain` : 'backends unreachable past the finalizer timeout; backend users may remain');
     }
-    await this.#o.applier.setFinalizer(tenantDefinition.plural, this.#ref(tenant), TENANT_FINALIZER, false);
+    await this.#o.applier.setFinalizer(this.#ref(tenant), TENANT_FINALIZER, false);
     this.#verified.delete(name);
     this.#written.forget(tenant);
     this.#quotaPendingSince.delete(name);
