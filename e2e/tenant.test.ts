@@ -17,7 +17,7 @@ import type { OperatorProcess } from './operator-process.ts';
 import { env, PLATFORM, REGION, setUpPlatform, startOperator as startPlatformOperator } from './platform.ts';
 
 interface TenantView {
-  metadata: { name: string; finalizers?: string[] };
+  metadata: { name: string; finalizers?: string[]; managedFields?: { manager?: string; operation?: string }[] };
   status?: { phase?: string; namespace?: string; conditions?: { type: string; status: string; reason?: string; message?: string }[] };
 }
 
@@ -36,6 +36,11 @@ function tenant(name: string, extra: Record<string, unknown> = {}) {
 
 async function getTenant(name: string): Promise<TenantView> {
   return (await clients.custom.getClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'tenants', name })) as TenantView;
+}
+
+/** The managedFields entries of the operator's finalizer writes. */
+function finalizerManagers(t: TenantView): string[] {
+  return (t.metadata.managedFields ?? []).filter((e) => e.manager === 'weir-operator-finalizer').map((e) => `${e.manager}/${e.operation}`);
 }
 
 function condition(t: TenantView, type: string) {
@@ -140,6 +145,8 @@ describe('a tenant', () => {
     const ns = await clients.core.readNamespace({ name: 'tenant-alpha' });
     assert.equal(ns.metadata?.labels?.['team.example/cost-center'], 'c42');
     assert.equal(ns.metadata?.labels?.['weir.dev/tenant'], 'alpha');
+    // The user's apply, which lists no finalizers, leaves the operator's in place.
+    assert.deepEqual((await getTenant('alpha')).metadata.finalizers, ['weir.dev/tenant-backends']);
   });
 
   it('gets a ResourceQuota deleted by hand back within seconds, and follows spec changes', async () => {
@@ -149,6 +156,18 @@ describe('a tenant', () => {
     await eventually(async () => {
       const quota = await clients.core.readNamespacedResourceQuota({ namespace: 'tenant-alpha', name: 'weir-quota' });
       assert.equal(quota.spec?.hard?.['requests.cpu'], '3');
+    }, 15_000);
+  });
+
+  it('puts its finalizer back when someone removes it', async () => {
+    await clients.custom.patchClusterCustomObject(
+      { group: 'weir.dev', version: 'v1alpha1', plural: 'tenants', name: 'alpha', body: [{ op: 'remove', path: '/metadata/finalizers' }] },
+      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+    );
+    await eventually(async () => {
+      const t = await getTenant('alpha');
+      assert.deepEqual(t.metadata.finalizers, ['weir.dev/tenant-backends']);
+      assert.deepEqual(finalizerManagers(t), ['weir-operator-finalizer/Apply']);
     }, 15_000);
   });
 
@@ -249,7 +268,9 @@ describe('the operator', () => {
 describe('deleting a tenant', () => {
   it('keeps the Redis user and Postgres schema when the policy is Retain', async () => {
     const op = await startOperator('deleter', ['--leader-elect=false']);
-    await applyWeirObject(clients.custom, tenant('kept', { deletionPolicy: 'Retain' }) as never);
+    // Restored from a backup, say: the manifest lists the operator's finalizer itself, so
+    // the finalizer is the restorer's as much as the operator's, and still must go.
+    await applyWeirObject(clients.custom, { ...tenant('kept', { deletionPolicy: 'Retain' }), metadata: { name: 'kept', finalizers: ['weir.dev/tenant-backends'] } } as never);
     await readyTenant('kept');
     const c = await credentials('tenant-kept');
     await deleteWeirObject(clients.custom, tenant('kept'));

@@ -129,7 +129,7 @@ export class PipelineReconciler implements Reconciler {
     if (!region) return this.#stop(pipeline, Reason.TenantNotFound, `tenant ${tenant.metadata!.name} has no Region`, { requeueAfterMs: 30_000 });
 
     if (!pipeline.metadata?.finalizers?.includes(PIPELINE_FINALIZER)) {
-      this.#written.note(pipeline, await this.#o.applier.setFinalizer(this.#ref(pipeline), PIPELINE_FINALIZER, true), { finalizer: true });
+      this.#written.note(pipeline, await this.#o.applier.addFinalizer(this.#ref(pipeline), PIPELINE_FINALIZER), { finalizer: true });
     }
 
     const topics = desiredTopics(namespace, name, pipeline.spec);
@@ -283,7 +283,7 @@ export class PipelineReconciler implements Reconciler {
         throw new Error(message);
       }
     }
-    await this.#o.applier.setFinalizer(this.#ref(pipeline), PIPELINE_FINALIZER, false);
+    await this.#o.applier.removeFinalizer({ ...this.#ref(pipeline), metadata: pipeline.metadata }, PIPELINE_FINALIZER);
     this.#claimed.delete(pipeline.metadata.uid!);
     this.#written.forget(pipeline);
     this.#o.log.info({ key: `${pipeline.metadata.namespace}/${pipeline.metadata.name}`, policy: pipeline.spec.lifecycle.topicDeletionPolicy, topics: owned }, 'pipeline finalized');

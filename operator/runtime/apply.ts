@@ -90,20 +90,56 @@ export class Applier {
   }
 
   /**
-   * Sets whether this operator's finalizer is on a Weir object. Applying the finalizer
-   * list as a set touches only the entry this field manager owns, so finalizers of others
-   * are never lost to a race. Resolves with the new resourceVersion.
+   * Adds this operator's finalizer to a Weir object, unless an admission policy did at
+   * creation. Applying the finalizer list as a set touches only the entry this field
+   * manager owns, so finalizers of others are never lost to a race. Resolves with the new
+   * resourceVersion.
    */
-  async setFinalizer(obj: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }, finalizer: string, present: boolean): Promise<string | undefined> {
-    const body = { apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace, finalizers: present ? [finalizer] : [] } };
-    try {
-      const stored = await this.#requests.send<KubernetesObject>('PATCH', await this.#requests.pathOf(body), { query: { fieldManager: `${this.fieldManager}-finalizer`, force: true }, contentType: APPLY_PATCH, body });
-      return stored.metadata?.resourceVersion;
-    } catch (err) {
-      // Removing the finalizer of an object that is already gone is done.
-      if (present || statusCode(err) !== 404) throw err;
-      return undefined;
+  async addFinalizer(obj: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }, finalizer: string): Promise<string | undefined> {
+    const body = { apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace, finalizers: [finalizer] } };
+    const stored = await this.#requests.send<KubernetesObject>('PATCH', await this.#requests.pathOf(body), { query: { fieldManager: this.#finalizerManager, force: true }, contentType: APPLY_PATCH, body });
+    return stored.metadata?.resourceVersion;
+  }
+
+  /**
+   * Removes this operator's finalizer from a Weir object, whoever added it: this field
+   * manager, or an admission policy at creation, which leaves the entry owned by nobody so
+   * that an apply could not remove it. The JSON patch tests the entry before it removes it,
+   * so one moved by another writer since `stored` was read makes it read the list again. An
+   * object already gone, or without the finalizer, is done.
+   */
+  async removeFinalizer(stored: KubernetesObject, finalizer: string): Promise<void> {
+    const path = await this.#requests.pathOf(stored);
+    let finalizers = stored.metadata?.finalizers ?? [];
+    for (let attempt = 1; ; attempt++) {
+      const index = finalizers.indexOf(finalizer);
+      if (index < 0) return;
+      try {
+        await this.#requests.send('PATCH', path, {
+          query: { fieldManager: this.#finalizerManager },
+          contentType: 'application/json-patch+json',
+          body: [
+            { op: 'test', path: `/metadata/finalizers/${index}`, value: finalizer },
+            { op: 'remove', path: `/metadata/finalizers/${index}` },
+          ],
+        });
+        return;
+      } catch (err) {
+        if (statusCode(err) === 404) return;
+        // Another controller added or removed its own finalizer in the meantime.
+        if (statusCode(err) !== 422 || attempt === 3) throw err;
+        try {
+          finalizers = (await this.#requests.send<KubernetesObject>('GET', path)).metadata?.finalizers ?? [];
+        } catch (readError) {
+          if (statusCode(readError) === 404) return;
+          throw readError;
+        }
+      }
     }
+  }
+
+  get #finalizerManager(): string {
+    return `${this.fieldManager}-finalizer`;
   }
 }
 

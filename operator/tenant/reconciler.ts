@@ -100,7 +100,7 @@ export class TenantReconciler implements Reconciler {
     // Kubernetes children need none (the garbage collector follows owner references).
     const finalizer = tenant.metadata?.finalizers?.includes(TENANT_FINALIZER)
       ? Promise.resolve()
-      : this.#o.applier.setFinalizer(this.#ref(tenant), TENANT_FINALIZER, true).then((rv) => this.#written.note(tenant, rv, { finalizer: true }));
+      : this.#o.applier.addFinalizer(this.#ref(tenant), TENANT_FINALIZER).then((rv) => this.#written.note(tenant, rv, { finalizer: true }));
 
     const name = tenant.metadata!.name!;
     const namespace = tenantNamespace(name, tenant.spec);
@@ -306,7 +306,7 @@ export class TenantReconciler implements Reconciler {
     } else if (released || overdue) {
       void this.#o.events.record(tenant, 'Warning', 'CleanupAbandoned', released ? `finalizer released by ${RELEASE_ANNOTATION}; backend users may remain` : 'backends unreachable past the finalizer timeout; backend users may remain');
     }
-    await this.#o.applier.setFinalizer(this.#ref(tenant), TENANT_FINALIZER, false);
+    await this.#o.applier.removeFinalizer({ ...this.#ref(tenant), metadata: tenant.metadata }, TENANT_FINALIZER);
     this.#verified.delete(name);
     this.#written.forget(tenant);
     this.#quotaPendingSince.delete(name);
