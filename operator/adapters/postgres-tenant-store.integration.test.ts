@@ -147,6 +147,30 @@ describe('PostgresTenantStore', () => {
     }
   });
 
+  it('leaves nothing behind when a statement of a new tenant fails, and succeeds on the next call', async () => {
+    const tenant = { tenant: `atomic-${run}`, password: password() };
+    const role = postgresTenantName(tenant.tenant);
+    // An event trigger refuses the tenant's schema after its role has been created in the same transaction.
+    await admin.query(`CREATE FUNCTION weir_it_refuse_${run}() RETURNS event_trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF EXISTS (SELECT FROM pg_event_trigger_ddl_commands() WHERE object_identity = '${role}') THEN
+          RAISE EXCEPTION 'schema refused by the test';
+        END IF;
+      END $$`);
+    await admin.query(`CREATE EVENT TRIGGER weir_it_refuse_${run} ON ddl_command_end WHEN TAG IN ('CREATE SCHEMA') EXECUTE FUNCTION weir_it_refuse_${run}()`);
+    try {
+      await assert.rejects(store.ensureTenant(tenant), /schema refused by the test/);
+      const { rows } = await admin.query('SELECT (SELECT count(*) FROM pg_roles WHERE rolname = $1)::int AS roles, (SELECT count(*) FROM pg_namespace WHERE nspname = $1)::int AS schemas', [role]);
+      assert.deepEqual(rows, [{ roles: 0, schemas: 0 }], 'the role created before the failing statement was committed');
+    } finally {
+      await admin.query(`DROP EVENT TRIGGER weir_it_refuse_${run}`);
+      await admin.query(`DROP FUNCTION weir_it_refuse_${run}()`);
+    }
+    // The pool's connection was rolled back and is usable again.
+    for (let i = 0; i < 12; i++) await store.ensureTenant(tenant);
+    assert.ok(await canLogIn(role, tenant.password));
+  });
+
   it('puts back the role attributes and grants that someone changed by hand', async () => {
     await admin.query(`ALTER ROLE ${roleA} CREATEDB CREATEROLE`);
     await admin.query(`GRANT USAGE, CREATE ON SCHEMA ${roleA} TO PUBLIC`);

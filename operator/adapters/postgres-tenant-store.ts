@@ -123,58 +123,61 @@ export class PostgresTenantStore {
       throw new TypeError('the password must be 1 to 1024 printable ASCII characters without spaces');
     }
     const log = this.#log.child({ tenant, role: name });
-    return this.#transaction(async (client) => {
+    return this.#batchedTransaction(async (run, client) => {
       const ident = (value: string) => client.escapeIdentifier(value);
-      await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKey(`tenant/${name}`)]);
-      // Everything a new tenant's statements depend on, in one round trip, so that what is
-      // already in order is not written again: most tenants need three statements.
-      const { rows } = await client.query<TenantState>(
+      const literal = (value: string) => client.escapeLiteral(value);
+      // The lock and everything a new tenant's statements depend on, in the round trip that
+      // opens the transaction, so that what is already in order is not written again.
+      const results = await run([
+        `SELECT pg_advisory_xact_lock(${lockKey(`tenant/${name}`)}::bigint)`,
         `SELECT current_database() AS database,
-                EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = $1) AS "exists",
+                EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = ${literal(name)}) AS "exists",
                 has_table_privilege('pg_catalog.pg_authid', 'SELECT') AS "canReadVerifiers",
                 to_regnamespace('public') IS NOT NULL AND has_schema_privilege('public', 'public', 'CREATE') AS "publicCanCreate",
                 has_database_privilege('public', current_database(), 'CONNECT')
-                  OR COALESCE((SELECT has_database_privilege(r.oid, current_database(), 'CONNECT') FROM pg_catalog.pg_roles r WHERE r.rolname = $1), false) AS "canConnect",
+                  OR COALESCE((SELECT has_database_privilege(r.oid, current_database(), 'CONNECT') FROM pg_catalog.pg_roles r WHERE r.rolname = ${literal(name)}), false) AS "canConnect",
                 (SELECT COALESCE(n.nspowner = r.oid, false) AND NOT has_schema_privilege('public', n.oid, 'USAGE') AND NOT has_schema_privilege('public', n.oid, 'CREATE')
-                   FROM pg_catalog.pg_namespace n LEFT JOIN pg_catalog.pg_roles r ON r.rolname = $1 WHERE n.nspname = $1) AS "schemaInOrder"`,
-        [name],
-      );
-      const state = rows[0]!;
+                   FROM pg_catalog.pg_namespace n LEFT JOIN pg_catalog.pg_roles r ON r.rolname = ${literal(name)} WHERE n.nspname = ${literal(name)}) AS "schemaInOrder"`,
+      ]);
+      const state = results.at(-1)!.rows[0] as TenantState;
       const role = ident(name);
       const schema = role;
+      // What to write goes out with the COMMIT, in one more round trip.
+      const writes: string[] = [];
       let passwordChanged = true;
       if (!state.exists) {
-        await client.query(`CREATE ROLE ${role} ${ROLE_ATTRIBUTES} PASSWORD ${client.escapeLiteral(await scramVerifier(password))}`);
+        writes.push(`CREATE ROLE ${role} ${ROLE_ATTRIBUTES} PASSWORD ${literal(await scramVerifier(password))}`);
       } else {
-        await client.query(`ALTER ROLE ${role} ${ROLE_ATTRIBUTES}`);
+        writes.push(`ALTER ROLE ${role} ${ROLE_ATTRIBUTES}`);
         if (state.canReadVerifiers) {
-          const stored = await client.query<{ rolpassword: string | null }>('SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1', [name]);
-          passwordChanged = !(await verifierMatches(stored.rows[0]?.rolpassword ?? null, password));
+          const [stored] = await run([`SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = ${literal(name)}`]);
+          passwordChanged = !(await verifierMatches((stored!.rows[0] as { rolpassword: string | null } | undefined)?.rolpassword ?? null, password));
         }
-        if (passwordChanged) await client.query(`ALTER ROLE ${role} PASSWORD ${client.escapeLiteral(await scramVerifier(password))}`);
+        if (passwordChanged) writes.push(`ALTER ROLE ${role} PASSWORD ${literal(await scramVerifier(password))}`);
       }
       // The role owns its schema, so it can create there; nobody else gets anything on it. A
       // schema made here has no grants to PUBLIC; one found otherwise is put back in order.
       if (state.schemaInOrder === null) {
-        await client.query(`CREATE SCHEMA ${schema} AUTHORIZATION ${role}`);
+        writes.push(`CREATE SCHEMA ${schema} AUTHORIZATION ${role}`);
       } else if (!state.schemaInOrder) {
-        await client.query(`ALTER SCHEMA ${schema} OWNER TO ${role}`);
-        await client.query(`REVOKE ALL ON SCHEMA ${schema} FROM PUBLIC`);
+        writes.push(`ALTER SCHEMA ${schema} OWNER TO ${role}`, `REVOKE ALL ON SCHEMA ${schema} FROM PUBLIC`);
       }
-      await client.query(`ALTER ROLE ${role} SET search_path TO ${schema}`);
+      writes.push(`ALTER ROLE ${role} SET search_path TO ${schema}`);
       // The database and the public schema are shared by every tenant: changes to their ACLs
       // are serialized, and made only when needed, so that new tenants do not queue here.
       if (state.publicCanCreate || !state.canConnect) {
-        await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [SHARED_ACL_LOCK]);
+        writes.push(`SELECT pg_advisory_xact_lock(${SHARED_ACL_LOCK}::bigint)`);
         // PostgreSQL 15 no longer lets PUBLIC create in public; older clusters and hand edits might.
-        if (state.publicCanCreate) await client.query('REVOKE CREATE ON SCHEMA public FROM PUBLIC');
+        if (state.publicCanCreate) writes.push('REVOKE CREATE ON SCHEMA public FROM PUBLIC');
         // Where CONNECT was revoked from PUBLIC, the tenant gets its own.
-        if (!state.canConnect) await client.query(`GRANT CONNECT ON DATABASE ${ident(state.database)} TO ${role}`);
+        if (!state.canConnect) writes.push(`GRANT CONNECT ON DATABASE ${ident(state.database)} TO ${role}`);
       }
-      if (!state.exists) log.info('created postgres tenant');
-      else if (passwordChanged) log.info('set postgres tenant password');
-      else log.debug('postgres tenant up to date');
-      return { role: name, schema: name, database: state.database };
+      const done = () => {
+        if (!state.exists) log.info('created postgres tenant');
+        else if (passwordChanged) log.info('set postgres tenant password');
+        else log.debug('postgres tenant up to date');
+      };
+      return { writes, result: { role: name, schema: name, database: state.database }, done };
     });
   }
 
@@ -222,14 +225,42 @@ export class PostgresTenantStore {
     await this.#pool.end();
   }
 
+  /**
+   * Runs `work` in a transaction on one pooled connection, in as few round trips as it can.
+   * `run` sends its statements as one simple query, the first call opening the transaction;
+   * the `writes` that `work` returns go out with the COMMIT, and `done` runs once they are
+   * committed. The simple query protocol has no parameters: values go in as escaped
+   * literals. A failed statement stops the rest of its query; the transaction is rolled back.
+   */
+  async #batchedTransaction<T>(
+    work: (run: (statements: string[]) => Promise<pg.QueryResult[]>, client: pg.PoolClient) => Promise<{ writes: string[]; result: T; done: () => void }>,
+  ): Promise<T> {
+    let opened = false;
+    return this.#transaction(
+      async (client) => {
+        const run = async (statements: string[]): Promise<pg.QueryResult[]> => {
+          const batch = opened ? statements : ['BEGIN', ...statements];
+          opened = true;
+          const results = [(await client.query(batch.join(';\n')))].flat() as pg.QueryResult[];
+          return results.slice(results.length - statements.length);
+        };
+        const { writes, result, done } = await work(run, client);
+        await client.query([...(opened ? [] : ['BEGIN']), ...writes, 'COMMIT'].join(';\n'));
+        done();
+        return result;
+      },
+      { begin: false },
+    );
+  }
+
   /** Runs `work` in a transaction on one pooled connection; rolls back if it throws. */
-  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>, { begin = true } = {}): Promise<T> {
     const client = await this.#pool.connect();
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN');
+      if (begin) await client.query('BEGIN');
       const result = await work(client);
-      await client.query('COMMIT');
+      if (begin) await client.query('COMMIT');
       return result;
     } catch (err) {
       await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));

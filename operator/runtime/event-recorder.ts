@@ -1,18 +1,19 @@
 /** Kubernetes Events on Weir objects, so that `kubectl describe` tells what the operator did. */
-import { CoreV1Api, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Clock } from './clock.ts';
+import { KubeRequests } from './kube-requests.ts';
 
 /** Records events; failures to record are logged, never thrown. */
 export class EventRecorder {
-  #core: CoreV1Api;
+  #requests: KubeRequests;
   #component: string;
   #instance: string;
   #clock: Clock;
   #log: Logger;
 
   constructor(options: { kubeConfig: KubeConfig; component: string; instance: string; clock: Clock; log: Logger }) {
-    this.#core = options.kubeConfig.makeApiClient(CoreV1Api);
+    this.#requests = new KubeRequests(options.kubeConfig);
     this.#component = options.component;
     this.#instance = options.instance;
     this.#clock = options.clock;
@@ -22,10 +23,9 @@ export class EventRecorder {
   /** Records an event on `obj`; events of cluster-scoped objects go to the default namespace. */
   async record(obj: KubernetesObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     const namespace = obj.metadata?.namespace ?? 'default';
-    const now = new Date(this.#clock.now());
+    const now = new Date(this.#clock.now()).toISOString();
     try {
-      await this.#core.createNamespacedEvent({
-        namespace,
+      await this.#requests.send('POST', `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, {
         body: {
           metadata: { generateName: `${obj.metadata?.name ?? 'object'}.`, namespace },
           involvedObject: { apiVersion: obj.apiVersion, kind: obj.kind, name: obj.metadata?.name, namespace: obj.metadata?.namespace, uid: obj.metadata?.uid, resourceVersion: obj.metadata?.resourceVersion },

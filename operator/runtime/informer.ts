@@ -1,7 +1,7 @@
 /**
  * A shared informer: an in-memory cache of one kind of Kubernetes object, kept current by
  * a list followed by a watch, that tells handlers what changed — client-go's
- * SharedInformer, built on @kubernetes/client-node's `Watch`.
+ * SharedInformer, on @kubernetes/client-node's connections and authentication.
  *
  * client-node 2.0.1's own `makeInformer` re-lists on 410 Gone, but stops for good on any
  * other list or watch error, never asks for bookmarks (so its Watch's 30 s inactivity
@@ -9,12 +9,13 @@
  * the list with raw JSON from the watch. This one never gives up until `stop()`, backs off
  * on a clock that tests control, and restarts watches that go silent.
  */
-import { Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesListObject, KubernetesObject, Watch } from '@kubernetes/client-node';
 // Not re-exported from the package root; the same pair its loadYaml uses to type objects.
 import { ObjectSerializer } from '@kubernetes/client-node/dist/serializer.js';
 import { getSerializationType } from '@kubernetes/client-node/dist/util.js';
 import { pino, type Logger } from 'pino';
 import { systemClock, type Clock, type TimerHandle } from './clock.ts';
+import { KubeRequests } from './kube-requests.ts';
 
 /** What happened to a cached object. */
 export type InformerEvent = 'add' | 'update' | 'delete';
@@ -22,7 +23,7 @@ export type InformerEvent = 'add' | 'update' | 'delete';
 /** Called with the object as now cached (for `delete`, as last known) and, on `update`, the one it replaced. */
 export type InformerHandler<T> = (obj: T, old?: T) => void;
 
-/** The part of client-node's `Watch` an informer calls; tests pass a fake. */
+/** The part of client-node's `Watch` an informer calls; KubeRequests has the same, and tests pass a fake. */
 export type WatchClient = Pick<Watch, 'watch'>;
 
 /** Delays between restarts of a failed list or watch. */
@@ -52,7 +53,7 @@ export interface InformerOptions<T extends KubernetesObject> {
   backoff?: InformerBackoff;
   clock?: Clock;
   log?: Logger;
-  /** client-node's `Watch` on `kubeConfig` unless given. */
+  /** KubeRequests' watch on `kubeConfig` unless given. */
   watch?: WatchClient;
   /**
    * Reshapes every object before it is cached, like client-go's SetTransform: a controller
@@ -352,12 +353,10 @@ export class Informer<T extends KubernetesObject> {
   }
 }
 
-/** client-node's Watch with its inactivity timeout moved past ours, which would otherwise cut quiet watches at 30 s. */
+/** Watches through KubeRequests, which waits for the answer to start about as long as the informer waits for a silent watch. */
 function watchOn(kubeConfig: KubeConfig, silenceTimeoutMs: number): WatchClient {
-  const watch = new Watch(kubeConfig);
-  // A private field in the typings; it is also the connect timeout, and our silence timer covers that too.
-  (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = silenceTimeoutMs + 30_000;
-  return watch;
+  const requests = new KubeRequests(kubeConfig);
+  return { watch: (path, query, callback, done) => requests.watch(path, query, callback, done, { headersTimeoutMs: silenceTimeoutMs + 30_000 }) };
 }
 
 /**

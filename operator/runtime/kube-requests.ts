@@ -8,6 +8,7 @@
  * `ApiException` with the status code and the API server's Status as body.
  */
 import { ApiException, HttpMethod, KubernetesObjectApi, RequestContext, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { STATUS_CODES } from 'node:http';
 import { request, type Dispatcher } from 'undici';
 // Not re-exported by the package's index; the version is pinned, and a unit test checks the
 // wire names this serializer gives (`_default` becomes `default`, `_from` becomes `from`).
@@ -70,6 +71,67 @@ export class KubeRequests {
     if (res.statusCode >= 200 && res.statusCode < 300) return value as T;
     const message = (value as { message?: unknown } | undefined)?.message;
     throw new ApiException(res.statusCode, typeof message === 'string' ? message : `HTTP ${res.statusCode}`, value ?? text, flatHeaders(res.headers));
+  }
+
+  /**
+   * Watches `path` with client-node's `Watch` signature, so that an informer takes either:
+   * `callback` gets each event's type and object, `done` is called once when the watch
+   * ends, with the error if there was one (a non-200 answer carries `statusCode`). Resolves
+   * with the request's AbortController once the answer has started. The body is read as a
+   * Node stream and split into lines here, where client-node goes through fetch's web
+   * streams and readline, which cost the operator more than parsing the events.
+   */
+  async watch(path: string, query: Record<string, unknown>, callback: (type: string, obj: unknown, event: unknown) => void, done: (err: unknown) => void, options: { headersTimeoutMs?: number } = {}): Promise<AbortController> {
+    const controller = new AbortController();
+    let finished = false;
+    const finish = (err: unknown) => {
+      if (finished) return;
+      finished = true;
+      controller.abort();
+      done(err ?? null);
+    };
+    try {
+      const url = new URL(this.#server + path);
+      url.searchParams.set('watch', 'true');
+      for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
+      const context = new RequestContext(url.toString(), HttpMethod.GET);
+      await this.#kc.applySecurityAuthentication(context);
+      const res = await request(url, {
+        method: 'GET',
+        headers: { ...context.getHeaders(), accept: 'application/json' },
+        dispatcher: context.getDispatcher() as Dispatcher | undefined,
+        signal: controller.signal,
+        headersTimeout: options.headersTimeoutMs,
+        // A watch may be quiet for minutes; the informer's own silence timer ends one that is dead.
+        bodyTimeout: 0,
+      });
+      if (res.statusCode !== 200) {
+        const body = parseJson(await res.body.text());
+        throw Object.assign(new Error(STATUS_CODES[res.statusCode] ?? `HTTP ${res.statusCode}`), { statusCode: res.statusCode, body });
+      }
+      let pending = '';
+      res.body.setEncoding('utf8');
+      res.body.on('data', (chunk: string) => {
+        const lines = (pending + chunk).split('\n');
+        pending = lines.pop()!;
+        for (const line of lines) {
+          if (finished) return;
+          const event = parseJson(line) as { type?: unknown; object?: unknown } | undefined;
+          if (typeof event?.type !== 'string') continue;
+          try {
+            callback(event.type, event.object, event);
+          } catch (err) {
+            finish(err);
+          }
+        }
+      });
+      res.body.on('error', finish);
+      res.body.on('end', () => finish(null));
+      res.body.on('close', () => finish(null));
+    } catch (err) {
+      finish(err);
+    }
+    return controller;
   }
 
   /** Creates `obj` as `fieldManager`; resolves with what was stored, as plain JSON. */
