@@ -90,10 +90,9 @@ export class Applier {
   }
 
   /**
-   * Adds this operator's finalizer to a Weir object, unless an admission policy did at
-   * creation. Applying the finalizer list as a set touches only the entry this field
-   * manager owns, so finalizers of others are never lost to a race. Resolves with the new
-   * resourceVersion.
+   * Adds this operator's finalizer to a Weir object. Applying the finalizer list as a set
+   * touches only the entry this field manager owns, so finalizers of others are never lost
+   * to a race. Resolves with the new resourceVersion.
    */
   async addFinalizer(obj: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }, finalizer: string): Promise<string | undefined> {
     const body = { apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace, finalizers: [finalizer] } };
@@ -102,11 +101,12 @@ export class Applier {
   }
 
   /**
-   * Removes this operator's finalizer from a Weir object, whoever added it: this field
-   * manager, or an admission policy at creation, which leaves the entry owned by nobody so
-   * that an apply could not remove it. The JSON patch tests the entry before it removes it,
-   * so one moved by another writer since `stored` was read makes it read the list again. An
-   * object already gone, or without the finalizer, is done.
+   * Removes this operator's finalizer from a Weir object, whoever added it. A manifest that
+   * lists it too (an object restored from a backup, say) makes its manager a co-owner of the
+   * entry, and an apply of an empty list would only give up this manager's share. The JSON
+   * patch tests the entry before it removes it, so one moved by another writer since
+   * `stored` was read makes it read the list again. An object already gone, or without the
+   * finalizer, is done.
    */
   async removeFinalizer(stored: KubernetesObject, finalizer: string): Promise<void> {
     const path = await this.#requests.pathOf(stored);
