@@ -34,7 +34,7 @@ describe('Applier finalizers against kube-apiserver', () => {
 
   it('removes its finalizer when another writer added it, and keeps the others', async () => {
     made.push('by-creator');
-    // As an admission policy leaves it: in the object, owned by no field manager of the operator's.
+    // As a restored manifest leaves it: in the object, owned by a field manager other than the operator's.
     const stored = await create('by-creator', ['example.com/other', MINE]);
     await applier.removeFinalizer({ ...ref('by-creator'), metadata: stored.metadata! }, MINE);
     assert.deepEqual((await read('by-creator')).metadata?.finalizers, ['example.com/other']);
