@@ -129,7 +129,7 @@ export class PostgresTenantStore {
       // The lock and everything a new tenant's statements depend on, in the round trip that
       // opens the transaction, so that what is already in order is not written again.
       const results = await run([
-        `SELECT pg_advisory_xact_lock(${lockKey(`tenant/${name}`)}::bigint)`,
+        `SELECT pg_advisory_xact_lock('${lockKey(`tenant/${name}`)}'::bigint)`,
         `SELECT current_database() AS database,
                 EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = ${literal(name)}) AS "exists",
                 has_table_privilege('pg_catalog.pg_authid', 'SELECT') AS "canReadVerifiers",
@@ -166,7 +166,7 @@ export class PostgresTenantStore {
       // The database and the public schema are shared by every tenant: changes to their ACLs
       // are serialized, and made only when needed, so that new tenants do not queue here.
       if (state.publicCanCreate || !state.canConnect) {
-        writes.push(`SELECT pg_advisory_xact_lock(${SHARED_ACL_LOCK}::bigint)`);
+        writes.push(`SELECT pg_advisory_xact_lock('${SHARED_ACL_LOCK}'::bigint)`);
         // PostgreSQL 15 no longer lets PUBLIC create in public; older clusters and hand edits might.
         if (state.publicCanCreate) writes.push('REVOKE CREATE ON SCHEMA public FROM PUBLIC');
         // Where CONNECT was revoked from PUBLIC, the tenant gets its own.

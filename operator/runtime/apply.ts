@@ -104,23 +104,29 @@ export class Applier {
    * Removes this operator's finalizer from a Weir object, whoever added it. A manifest that
    * lists it too (an object restored from a backup, say) makes its manager a co-owner of the
    * entry, and an apply of an empty list would only give up this manager's share. The JSON
-   * patch tests the entry before it removes it, so one moved by another writer since
-   * `stored` was read makes it read the list again. An object already gone, or without the
-   * finalizer, is done.
+   * patch tests each entry it removes (every copy, should the list hold it twice) and the
+   * object's uid, so an entry moved by another writer since `stored` was read makes it read
+   * the list again, and an object deleted and created anew under the same name keeps its
+   * finalizer. An object already gone, or without the finalizer, is done.
    */
   async removeFinalizer(stored: KubernetesObject, finalizer: string): Promise<void> {
     const path = await this.#requests.pathOf(stored);
+    const uid = stored.metadata?.uid;
     let finalizers = stored.metadata?.finalizers ?? [];
     for (let attempt = 1; ; attempt++) {
-      const index = finalizers.indexOf(finalizer);
-      if (index < 0) return;
+      // From the end, so that each removal leaves the indexes before it in place.
+      const indexes = finalizers.flatMap((f, i) => (f === finalizer ? [i] : [])).reverse();
+      if (indexes.length === 0) return;
       try {
         await this.#requests.send('PATCH', path, {
           query: { fieldManager: this.#finalizerManager },
           contentType: 'application/json-patch+json',
           body: [
-            { op: 'test', path: `/metadata/finalizers/${index}`, value: finalizer },
-            { op: 'remove', path: `/metadata/finalizers/${index}` },
+            ...(uid ? [{ op: 'test', path: '/metadata/uid', value: uid }] : []),
+            ...indexes.flatMap((i) => [
+              { op: 'test', path: `/metadata/finalizers/${i}`, value: finalizer },
+              { op: 'remove', path: `/metadata/finalizers/${i}` },
+            ]),
           ],
         });
         return;
@@ -128,12 +134,15 @@ export class Applier {
         if (statusCode(err) === 404) return;
         // Another controller added or removed its own finalizer in the meantime.
         if (statusCode(err) !== 422 || attempt === 3) throw err;
+        let current: KubernetesObject;
         try {
-          finalizers = (await this.#requests.send<KubernetesObject>('GET', path)).metadata?.finalizers ?? [];
+          current = await this.#requests.send<KubernetesObject>('GET', path);
         } catch (readError) {
           if (statusCode(readError) === 404) return;
           throw readError;
         }
+        if (uid && current.metadata?.uid !== uid) return;
+        finalizers = current.metadata?.finalizers ?? [];
       }
     }
   }

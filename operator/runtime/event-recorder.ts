@@ -23,8 +23,8 @@ export class EventRecorder {
   /** Records an event on `obj`; events of cluster-scoped objects go to the default namespace. */
   async record(obj: KubernetesObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     const namespace = obj.metadata?.namespace ?? 'default';
-    const now = new Date(this.#clock.now()).toISOString();
     try {
+      const now = new Date(this.#clock.now()).toISOString();
       await this.#requests.send('POST', `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, {
         body: {
           metadata: { generateName: `${obj.metadata?.name ?? 'object'}.`, namespace },

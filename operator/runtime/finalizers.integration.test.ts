@@ -48,6 +48,22 @@ describe('Applier finalizers against kube-apiserver', () => {
     assert.deepEqual((await read('moved')).metadata?.finalizers, ['example.com/first', 'example.com/last']);
   });
 
+  it('removes every copy of its finalizer, and leaves a new object of the same name alone', async () => {
+    made.push('twice');
+    const twice = await create('twice', [MINE, 'example.com/other', MINE]);
+    await applier.removeFinalizer({ ...ref('twice'), metadata: twice.metadata! }, MINE);
+    assert.deepEqual((await read('twice')).metadata?.finalizers, ['example.com/other']);
+
+    // A reconcile that still holds the object deleted before: the one now of that name is another.
+    made.push('again');
+    const old = await create('again', [MINE]);
+    await setFinalizers('again', []);
+    await core.deleteNamespacedConfigMap({ namespace, name: 'again' });
+    await create('again', [MINE]);
+    await applier.removeFinalizer({ ...ref('again'), metadata: old.metadata! }, MINE);
+    assert.deepEqual((await read('again')).metadata?.finalizers, [MINE]);
+  });
+
   it('adds its finalizer as an apply entry of its own, leaving the other finalizers to their owners', async () => {
     made.push('applied');
     await create('applied', ['example.com/other']);

@@ -85,6 +85,20 @@ describe('KubeRequests.watch', () => {
     }
   });
 
+  it('hands over a last event that has no newline after it', async () => {
+    const { requests, close } = await serving((res) => {
+      res.writeHead(200);
+      res.end(`${JSON.stringify({ type: 'ADDED', object: { n: 1 } })}\n${JSON.stringify({ type: 'DELETED', object: { n: 1 } })}`);
+    });
+    try {
+      const { events, err } = await watched(requests);
+      assert.equal(err, null);
+      assert.deepEqual(events, [['ADDED', { n: 1 }], ['DELETED', { n: 1 }]]);
+    } finally {
+      await close();
+    }
+  });
+
   it('ends with the status code and the Status of an answer other than 200', async () => {
     const { requests, close } = await serving((res) => {
       res.writeHead(410, { 'content-type': 'application/json' });

@@ -1,11 +1,12 @@
 /**
- * Writes to the API server without @kubernetes/client-node's typed layer. Its generated
- * clients walk every body through a type-directed serializer, send it through fetch's web
- * streams and rebuild the answer as typed model classes; for the small objects the
- * operator writes thousands of times, that costs more CPU than the request itself. Here a
- * request is a JSON string out and a JSON value back, on the same connections and with the
- * same authentication (`KubeConfig.applySecurityAuthentication`), and failures are the same
- * `ApiException` with the status code and the API server's Status as body.
+ * Writes to and watches of the API server without @kubernetes/client-node's typed layer.
+ * Its generated clients walk every body through a type-directed serializer, send it
+ * through fetch's web streams and rebuild the answer as typed model classes; for the small
+ * objects the operator writes thousands of times, that costs more CPU than the request
+ * itself. Here a request is a JSON string out and a JSON value back, and a watch a Node
+ * stream of lines, on the same connections and with the same authentication
+ * (`KubeConfig.applySecurityAuthentication`); failed writes are the same `ApiException`
+ * with the status code and the API server's Status as body.
  */
 import { ApiException, HttpMethod, KubernetesObjectApi, RequestContext, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { STATUS_CODES } from 'node:http';
@@ -106,27 +107,34 @@ export class KubeRequests {
         bodyTimeout: 0,
       });
       if (res.statusCode !== 200) {
-        const body = parseJson(await res.body.text());
+        // The body of an error is short and comes at once; a stalled one must not hold the watch.
+        const stalled = setTimeout(() => controller.abort(), options.headersTimeoutMs ?? 30_000);
+        const body = parseJson(await res.body.text().finally(() => clearTimeout(stalled)));
         throw Object.assign(new Error(STATUS_CODES[res.statusCode] ?? `HTTP ${res.statusCode}`), { statusCode: res.statusCode, body });
       }
       let pending = '';
       res.body.setEncoding('utf8');
+      const deliver = (line: string) => {
+        if (finished) return;
+        const event = parseJson(line) as { type?: unknown; object?: unknown } | undefined;
+        if (typeof event?.type !== 'string') return;
+        try {
+          callback(event.type, event.object, event);
+        } catch (err) {
+          finish(err);
+        }
+      };
       res.body.on('data', (chunk: string) => {
         const lines = (pending + chunk).split('\n');
         pending = lines.pop()!;
-        for (const line of lines) {
-          if (finished) return;
-          const event = parseJson(line) as { type?: unknown; object?: unknown } | undefined;
-          if (typeof event?.type !== 'string') continue;
-          try {
-            callback(event.type, event.object, event);
-          } catch (err) {
-            finish(err);
-          }
-        }
+        for (const line of lines) deliver(line);
       });
       res.body.on('error', finish);
-      res.body.on('end', () => finish(null));
+      res.body.on('end', () => {
+        // The API server ends every event with a newline; a last one without is still an event.
+        if (pending) deliver(pending);
+        finish(null);
+      });
       res.body.on('close', () => finish(null));
     } catch (err) {
       finish(err);
