@@ -202,4 +202,39 @@ describe('a pipeline', () => {
     // Released means left behind, not deleted: the topics are still there for someone to clean up.
     await eventually(async () => assert.ok(await brokerView('weir.tenant-streams.ledger.input')), 60_000);
   });
+
+  it('claims its topics in its status before creating them: a topic it did not create is a conflict until adopted, and a claim outlives a failed create', async () => {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({ topics: [{ topic: 'weir.tenant-streams.shared.input', numPartitions: 1 }] });
+    } finally {
+      await admin.disconnect();
+    }
+    await eventually(() => applyWeirObject(clients.custom, pipeline('shared') as never), 30_000);
+    const conflict = await eventually(async () => {
+      const current = await getPipeline('shared');
+      assert.equal(condition(current, 'TopicsReady')?.reason, 'ResourceConflict');
+      return current;
+    }, 60_000);
+    assert.match(condition(conflict, 'TopicsReady')?.message ?? '', /weir\.tenant-streams\.shared\.input .*adoptExistingTopics/);
+    assert.equal(await brokerView('weir.tenant-streams.shared.output'), undefined, 'topics were created beside the conflict');
+    await applyWeirObject(clients.custom, pipeline('shared', { source: { partitions: 3, retention: '24h', adoptExistingTopics: true } }) as never);
+    await eventually(async () => assert.equal(condition(await getPipeline('shared'), 'TopicsReady')?.status, 'True'), 60_000);
+    assert.equal((await brokerView('weir.tenant-streams.shared.input'))?.partitions, 3);
+
+    // One broker cannot hold three replicas: creating fails after the claim is written, and
+    // the status keeps the claim, so the topics stay this pipeline's whatever happens next.
+    await applyWeirObject(clients.custom, pipeline('replicated', { source: { partitions: 3, retention: '24h', replicationFactor: 3 } }) as never);
+    const failed = await eventually(async () => {
+      const current = await getPipeline('replicated');
+      assert.equal(condition(current, 'TopicsReady')?.reason, 'ApplyFailed');
+      return current;
+    }, 60_000);
+    assert.deepEqual(failed.status?.topics?.map((t) => t.name).sort(), ['dlq', 'input', 'output', 'retry'].map((r) => `weir.tenant-streams.replicated.${r}`));
+    for (const name of ['replicated', 'shared']) {
+      await deleteWeirObject(clients.custom, pipeline(name));
+      await eventually(() => assert.rejects(getPipeline(name), (err: { code?: number }) => err.code === 404), 30_000);
+    }
+  });
 });

@@ -100,12 +100,6 @@ function creationOrder(a: PipelineObject, b: PipelineObject): number {
 
 export class PipelineReconciler implements Reconciler {
   #o: PipelineReconcilerOptions;
-  /**
-   * Topics each Pipeline (by uid) has claimed in its status. The claim is written before a
-   * topic is created, so a topic that exists without a claim was made by someone else; it
-   * is also kept here because the cache may not show the status just written.
-   */
-  #claimed = new Map<string, Set<string>>();
   /** What this operator last wrote to each Pipeline, for reconciles that run before the cache catches up. */
   #written = new WrittenObjects<PipelineObject, PipelineStatus>(PIPELINE_FINALIZER);
 
@@ -170,8 +164,10 @@ export class PipelineReconciler implements Reconciler {
   }
 
   async #topics(pipeline: PipelineObject, admin: TopicAdmin, topics: Map<TopicRole, { name: string; partitions: number; replicationFactor: number; config: Record<string, string> }>, status: PipelineStatus): Promise<ConditionUpdate> {
-    const uid = pipeline.metadata!.uid!;
-    const owned = new Set([...(pipeline.status?.topics ?? []).map((t) => t.name), ...(this.#claimed.get(uid) ?? [])]);
+    // Topics are claimed in the status before they are created, so a topic that exists
+    // without a claim was made by someone else. A reconcile that runs before the cache shows
+    // the claim gets it from what this operator wrote (WrittenObjects).
+    const owned = new Set((pipeline.status?.topics ?? []).map((t) => t.name));
     let current: Map<string, TopicState>;
     try {
       current = await admin.describe([...topics.values()].map((t) => t.name));
@@ -186,7 +182,8 @@ export class PipelineReconciler implements Reconciler {
         const claim = [...topics].map(([role, t]) => ({ role, name: t.name, partitions: current.get(t.name)?.partitions ?? 0 }));
         const claimed = { ...pipeline.status, topics: claim };
         this.#written.note(pipeline, await this.#o.applier.applyStatus({ ...this.#ref(pipeline), status: claimed }), { status: claimed });
-        this.#claimed.set(uid, new Set([...owned, ...claim.map((t) => t.name)]));
+        // Kept in the status this reconcile ends with, should creating the topics fail.
+        status.topics = claim;
       }
       const toCreate = [];
       let changed = false;
@@ -273,7 +270,7 @@ export class PipelineReconciler implements Reconciler {
     if (!pipeline.metadata?.finalizers?.includes(PIPELINE_FINALIZER)) return;
     const released = pipeline.metadata.annotations?.[RELEASE_ANNOTATION] === 'true';
     const overdue = this.#o.clock.now() - new Date(pipeline.metadata.deletionTimestamp!).getTime() > this.#o.finalizerTimeoutMs;
-    const owned = [...new Set([...(pipeline.status?.topics ?? []).map((t) => t.name), ...(this.#claimed.get(pipeline.metadata.uid!) ?? [])])];
+    const owned = (pipeline.status?.topics ?? []).map((t) => t.name);
     if (pipeline.spec.lifecycle.topicDeletionPolicy === 'Delete' && owned.length && !released && !overdue && region) {
       try {
         await this.#o.kafka.forRegion(region).deleteTopics(owned);
@@ -284,7 +281,6 @@ export class PipelineReconciler implements Reconciler {
       }
     }
     await this.#o.applier.removeFinalizer({ ...this.#ref(pipeline), metadata: pipeline.metadata }, PIPELINE_FINALIZER);
-    this.#claimed.delete(pipeline.metadata.uid!);
     this.#written.forget(pipeline);
     this.#o.log.info({ key: `${pipeline.metadata.namespace}/${pipeline.metadata.name}`, policy: pipeline.spec.lifecycle.topicDeletionPolicy, topics: owned }, 'pipeline finalized');
   }
