@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { FakeClock } from './clock.ts';
-import { Controller } from './controller.ts';
+import { Controller, type EventSource } from './controller.ts';
 import { createControllerMetrics } from './controller-metrics.ts';
 import { TerminalError, type ReconcileRequest, type ReconcileResult } from './reconcile.ts';
 
@@ -124,5 +124,32 @@ describe('Controller', () => {
     await controller.stop();
     assert.equal(signal?.aborted, true);
     assert.equal(finished, true);
+  });
+
+  it('reconciles its own objects on changes beyond the status, and on every re-sync', async () => {
+    type Obj = { metadata: Record<string, unknown>; status?: unknown };
+    const handlers: Record<string, (obj: Obj, old?: Obj) => void> = {};
+    let resync!: (obj: Obj) => void;
+    const source: EventSource<Obj> = { on: (event, fn) => void (handlers[event] = fn), onResync: (fn) => void (resync = fn) };
+    const seen: string[] = [];
+    const { controller } = harness(async (req) => void seen.push(req.key));
+    controller.watchPrimary(source);
+    const base: Obj = { metadata: { name: 'a', generation: 1, resourceVersion: '1', labels: { x: '1' }, finalizers: ['f'] }, status: { phase: 'Pending' } };
+    const next = (metadata: Record<string, unknown>, status: unknown = base.status): Obj => ({ metadata: { ...base.metadata, resourceVersion: '2', ...metadata }, status });
+
+    handlers.update!(next({}, { phase: 'Ready' }), base);
+    for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+    assert.deepEqual(seen, [], 'a status-only update was reconciled');
+
+    const changes: Record<string, unknown>[] = [{ generation: 2 }, { labels: { x: '2' } }, { annotations: { 'weir.dev/release-finalizer': 'true' } }, { finalizers: [] }, { deletionTimestamp: '2026-11-24T00:00:00Z' }];
+    const reconciled = async (change: () => void) => {
+      const before = seen.length;
+      change();
+      await eventually(() => seen.length > before);
+    };
+    for (const change of changes) await reconciled(() => handlers.update!(next(change), base));
+    await reconciled(() => resync(base));
+    assert.deepEqual(new Set(seen), new Set(['a']));
+    await controller.stop();
   });
 });

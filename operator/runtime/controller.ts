@@ -8,6 +8,7 @@ import { pino, type Logger } from 'pino';
 import { systemClock, type Clock } from './clock.ts';
 import type { ControllerMetrics } from './controller-metrics.ts';
 import { keyOf, requestFor, TerminalError, type Reconciler } from './reconcile.ts';
+import { sameJson } from './same-json.ts';
 import type { RateLimiter } from './rate-limiter.ts';
 import { WorkQueue } from './work-queue.ts';
 import type { WorkQueueMetrics } from './work-queue-metrics.ts';
@@ -53,21 +54,27 @@ export class Controller {
     this.queue = new WorkQueue({ name: options.name, clock: this.#clock, rateLimiter: options.rateLimiter, metrics: options.queueMetrics });
   }
 
-  /** Reconciles an object's own key whenever it changes or is re-synced. */
+  /**
+   * Reconciles an object's own key whenever it changes beyond its status, or is re-synced.
+   * A change to the status alone (the status this controller just wrote, as a rule) says
+   * nothing new about what to reconcile, as controller-runtime's GenerationChangedPredicate
+   * has it; labels, annotations, finalizers and deletion do count.
+   */
   watchPrimary<T extends KubernetesObject>(source: EventSource<T>): this {
-    return this.watch(source, (obj) => [keyOf(obj)]);
+    return this.watch(source, (obj) => [keyOf(obj)], changedBeyondStatus);
   }
 
   /**
    * Reconciles the keys `map` derives from an object of another kind whenever that object
    * changes (for example the owner of a changed child, or every Tenant of a Region).
    */
-  watch<T extends KubernetesObject>(source: EventSource<T>, map: (obj: T) => readonly string[]): this {
+  watch<T extends KubernetesObject>(source: EventSource<T>, map: (obj: T) => readonly string[], updated: (obj: T, old: T) => boolean = () => true): this {
     const enqueue = (obj: T) => {
       for (const key of map(obj)) this.queue.add(key);
     };
     source.on('add', enqueue);
     source.on('update', (obj, old) => {
+      if (old && !updated(obj, old)) return;
       enqueue(obj);
       if (old) enqueue(old);
     });
@@ -140,4 +147,20 @@ export class Controller {
 export function errorSummary(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
+}
+
+/**
+ * Whether an update of an object changed more than its status: its spec (the generation),
+ * labels, annotations, finalizers or deletion.
+ */
+export function changedBeyondStatus(obj: KubernetesObject, old: KubernetesObject): boolean {
+  const a = obj.metadata ?? {};
+  const b = old.metadata ?? {};
+  return (
+    a.generation !== b.generation ||
+    String(a.deletionTimestamp ?? '') !== String(b.deletionTimestamp ?? '') ||
+    !sameJson(a.labels, b.labels) ||
+    !sameJson(a.annotations, b.annotations) ||
+    !sameJson(a.finalizers, b.finalizers)
+  );
 }
