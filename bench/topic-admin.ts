@@ -19,6 +19,7 @@ import { KafkajsTopicAdmin } from '../operator/adapters/kafkajs-topic-admin.ts';
 import { PlatformaticTopicAdmin } from '../operator/adapters/platformatic-topic-admin.ts';
 import { planTopicChanges, type TopicAdmin, type TopicSpec } from '../operator/adapters/topic-admin.ts';
 import { desiredTopics } from '../operator/pipeline/desired-topics.ts';
+import { ItemExponentialFailureRateLimiter } from '../operator/runtime/rate-limiter.ts';
 import { pool } from './pool.ts';
 
 const { values } = parseArgs({ options: { topics: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '16' }, rounds: { type: 'string', default: '1' } } });
@@ -38,8 +39,9 @@ const topicsOf = (phase: string, i: number): TopicSpec[] => [...desiredTopics(`b
 /** Failed attempts per phase, by error message: retried as the controller's work queue retries a key. */
 const failures = new Map<string, Map<string, number>>();
 
-/** Runs `task` until it succeeds, after 5 ms, 10 ms, 20 ms, ... as the controller's default rate limiter would; gives up after 12 attempts (a wait of 10 s before the last). */
+/** Runs `task` until it succeeds, waiting between attempts as the controller's own rate limiter has a key wait (5 ms, 10 ms, 20 ms, ...); gives up after 12 attempts (a wait of 10 s before the last). */
 async function retried(phase: string, task: () => Promise<unknown>): Promise<void> {
+  const backoff = new ItemExponentialFailureRateLimiter();
   for (let attempt = 0; ; attempt++) {
     try {
       await task();
@@ -52,7 +54,7 @@ async function retried(phase: string, task: () => Promise<unknown>): Promise<voi
       const message = `${name}${code === undefined ? '' : ` ${code}`}: …${text.replace(/weir\.bench-\S+/g, '<topic>').slice(-100)}`;
       byMessage.set(message, (byMessage.get(message) ?? 0) + 1);
       if (attempt === 11) throw err;
-      await sleep(5 * 2 ** attempt);
+      await sleep(backoff.when(phase));
     }
   }
 }
