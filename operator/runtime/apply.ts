@@ -44,33 +44,20 @@ export class Applier {
    * so one moved by another writer since `stored` was read makes it read them again.
    */
   async releaseUpdateFields(stored: KubernetesObject): Promise<boolean> {
-    const path = await this.#requests.pathOf(stored);
-    let current = stored;
-    for (let attempt = 1; ; attempt++) {
+    return this.#testedPatch(stored, this.fieldManager, (current) => {
       const entries = current.metadata?.managedFields ?? [];
       const mine = (operation: string) => entries.findIndex((e) => e.manager === this.fieldManager && e.operation === operation && !e.subresource);
       const update = mine('Update');
       const apply = mine('Apply');
-      if (update < 0 || apply < 0) return false;
+      if (update < 0 || apply < 0) return undefined;
       const union = mergeFieldSets(entries[apply]!.fieldsV1, entries[update]!.fieldsV1);
       const test = (index: number, operation: string) => [
         { op: 'test', path: `/metadata/managedFields/${index}/manager`, value: this.fieldManager },
         { op: 'test', path: `/metadata/managedFields/${index}/operation`, value: operation },
       ];
-      try {
-        await this.#requests.send('PATCH', path, {
-          query: { fieldManager: this.fieldManager },
-          contentType: 'application/json-patch+json',
-          // Replace before remove: removing an entry shifts the ones after it.
-          body: [...test(update, 'Update'), ...test(apply, 'Apply'), { op: 'replace', path: `/metadata/managedFields/${apply}/fieldsV1`, value: union }, { op: 'remove', path: `/metadata/managedFields/${update}` }],
-        });
-        return true;
-      } catch (err) {
-        // Another writer (the quota controller updating a status, say) moved the entries.
-        if (statusCode(err) !== 422 || attempt === 3) throw err;
-        current = await this.#requests.send<KubernetesObject>('GET', path);
-      }
-    }
+      // Replace before remove: removing an entry shifts the ones after it.
+      return [...test(update, 'Update'), ...test(apply, 'Apply'), { op: 'replace', path: `/metadata/managedFields/${apply}/fieldsV1`, value: union }, { op: 'remove', path: `/metadata/managedFields/${update}` }];
+    });
   }
 
   /** Deletes an object; one that is already gone is fine. */
@@ -110,39 +97,44 @@ export class Applier {
    * finalizer. An object already gone, or without the finalizer, is done.
    */
   async removeFinalizer(stored: KubernetesObject, finalizer: string): Promise<void> {
-    const path = await this.#requests.pathOf(stored);
     const uid = stored.metadata?.uid;
-    let finalizers = stored.metadata?.finalizers ?? [];
+    try {
+      await this.#testedPatch(stored, this.#finalizerManager, (current) => {
+        if (uid && current.metadata?.uid !== uid) return undefined;
+        // From the end, so that each removal leaves the indexes before it in place.
+        const indexes = (current.metadata?.finalizers ?? []).flatMap((f, i) => (f === finalizer ? [i] : [])).reverse();
+        if (indexes.length === 0) return undefined;
+        return [
+          ...(uid ? [{ op: 'test', path: '/metadata/uid', value: uid }] : []),
+          ...indexes.flatMap((i) => [
+            { op: 'test', path: `/metadata/finalizers/${i}`, value: finalizer },
+            { op: 'remove', path: `/metadata/finalizers/${i}` },
+          ]),
+        ];
+      });
+    } catch (err) {
+      if (statusCode(err) !== 404) throw err;
+    }
+  }
+
+  /**
+   * Sends the JSON patch `operations` builds from `stored`, whose `test` operations guard
+   * what it read there; when a test fails (422, another writer moved things), reads the
+   * object again and builds the patch anew, up to three times. Resolves with whether there
+   * was anything to patch: `operations` returns undefined when there is not.
+   */
+  async #testedPatch(stored: KubernetesObject, fieldManager: string, operations: (current: KubernetesObject) => object[] | undefined): Promise<boolean> {
+    const path = await this.#requests.pathOf(stored);
+    let current = stored;
     for (let attempt = 1; ; attempt++) {
-      // From the end, so that each removal leaves the indexes before it in place.
-      const indexes = finalizers.flatMap((f, i) => (f === finalizer ? [i] : [])).reverse();
-      if (indexes.length === 0) return;
+      const body = operations(current);
+      if (!body) return false;
       try {
-        await this.#requests.send('PATCH', path, {
-          query: { fieldManager: this.#finalizerManager },
-          contentType: 'application/json-patch+json',
-          body: [
-            ...(uid ? [{ op: 'test', path: '/metadata/uid', value: uid }] : []),
-            ...indexes.flatMap((i) => [
-              { op: 'test', path: `/metadata/finalizers/${i}`, value: finalizer },
-              { op: 'remove', path: `/metadata/finalizers/${i}` },
-            ]),
-          ],
-        });
-        return;
+        await this.#requests.send('PATCH', path, { query: { fieldManager }, contentType: 'application/json-patch+json', body });
+        return true;
       } catch (err) {
-        if (statusCode(err) === 404) return;
-        // Another controller added or removed its own finalizer in the meantime.
         if (statusCode(err) !== 422 || attempt === 3) throw err;
-        let current: KubernetesObject;
-        try {
-          current = await this.#requests.send<KubernetesObject>('GET', path);
-        } catch (readError) {
-          if (statusCode(readError) === 404) return;
-          throw readError;
-        }
-        if (uid && current.metadata?.uid !== uid) return;
-        finalizers = current.metadata?.finalizers ?? [];
+        current = await this.#requests.send<KubernetesObject>('GET', path);
       }
     }
   }

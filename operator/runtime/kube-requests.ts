@@ -55,18 +55,9 @@ export class KubeRequests {
 
   /** Sends one request; resolves with the parsed JSON answer, rejects with an ApiException. */
   async send<T = unknown>(method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE', path: string, options: KubeRequestOptions = {}): Promise<T> {
-    const url = new URL(this.#server + path);
-    for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-    const context = new RequestContext(url.toString(), HttpMethod[method]);
-    await this.#kc.applySecurityAuthentication(context);
-    const headers: Record<string, string> = { ...context.getHeaders(), accept: 'application/json' };
+    const { url, headers, dispatcher } = await this.#authorized(method, path, options.query ?? {});
     if (options.body !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
-    const res = await request(url, {
-      method,
-      headers,
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
-      dispatcher: context.getDispatcher() as Dispatcher | undefined,
-    });
+    const res = await request(url, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body), dispatcher });
     const text = await res.body.text();
     const value = parseJson(text);
     if (res.statusCode >= 200 && res.statusCode < 300) return value as T;
@@ -92,15 +83,11 @@ export class KubeRequests {
       done(err ?? null);
     };
     try {
-      const url = new URL(this.#server + path);
-      url.searchParams.set('watch', 'true');
-      for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
-      const context = new RequestContext(url.toString(), HttpMethod.GET);
-      await this.#kc.applySecurityAuthentication(context);
+      const { url, headers, dispatcher } = await this.#authorized('GET', path, { watch: true, ...query });
       const res = await request(url, {
         method: 'GET',
-        headers: { ...context.getHeaders(), accept: 'application/json' },
-        dispatcher: context.getDispatcher() as Dispatcher | undefined,
+        headers,
+        dispatcher,
         signal: controller.signal,
         headersTimeout: options.headersTimeoutMs,
         // A watch may be quiet for minutes; the informer's own silence timer ends one that is dead.
@@ -140,6 +127,15 @@ export class KubeRequests {
       finish(err);
     }
     return controller;
+  }
+
+  /** The URL of a request with its query, and the headers and connections the kubeconfig's authentication gives it. */
+  async #authorized(method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE', path: string, query: Record<string, unknown>): Promise<{ url: URL; headers: Record<string, string>; dispatcher: Dispatcher | undefined }> {
+    const url = new URL(this.#server + path);
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
+    const context = new RequestContext(url.toString(), HttpMethod[method]);
+    await this.#kc.applySecurityAuthentication(context);
+    return { url, headers: { ...context.getHeaders(), accept: 'application/json' }, dispatcher: context.getDispatcher() as Dispatcher | undefined };
   }
 
   /** Creates `obj` as `fieldManager`; resolves with what was stored, as plain JSON. */
