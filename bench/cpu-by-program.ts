@@ -25,7 +25,10 @@ function processes(): Map<number, ProcessInfo> {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       // Fields after the command name, which is in parentheses and may contain spaces.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      all.set(Number(entry), { ppid: Number(fields[1]), argv, cpuSeconds: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND });
+      // Its own user and system time, and that of the children it has waited for: a server
+      // that forks workers and reaps them (Postgres ends idle backends) keeps their CPU.
+      const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+      all.set(Number(entry), { ppid: Number(fields[1]), argv, cpuSeconds: ticks / TICKS_PER_SECOND });
     } catch {
       // exited while we looked
     }

@@ -2,8 +2,9 @@
  * Benchmark: N Tenants created at once until all are Ready, against the raw rate at which
  * the same API server takes the same objects — for each tenant, the Tenant itself (created
  * the same way on both sides) and the eight children the Tenant controller writes (built by
- * the same functions) — from one client at the same concurrency, in the same run. The raw
- * side does no Redis or Postgres work and writes no status. Also reports reconcile
+ * the same functions, with the same owner reference, labels and hash annotation) — from one
+ * client at the same concurrency, in the same run. The raw side does no Redis or Postgres
+ * work and writes no finalizer, status or Event. Also reports reconcile
  * p50/p99 from the operator's histogram and the operator's heap per cached object. Run it
  * with `npm run bench` (inside the local environment).
  *
@@ -15,7 +16,9 @@ import { parseArgs } from 'node:util';
 import { pool } from './pool.ts';
 import { KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { TenantSpec } from '../crds/tenant.ts';
-import { desiredLimitRange, desiredNamespace, desiredNetworkPolicies, desiredOwnerRole, desiredOwnerRoleBinding, desiredResourceQuota } from '../operator/tenant/desired-objects.ts';
+import { credentialsData, desiredCredentialsSecret, desiredLimitRange, desiredNamespace, desiredNetworkPolicies, desiredOwnerRole, desiredOwnerRoleBinding, desiredResourceQuota } from '../operator/tenant/desired-objects.ts';
+import { newPassword } from '../operator/tenant/reconciler.ts';
+import { withAppliedHash } from '../operator/runtime/child-applier.ts';
 import { apiserverRequests, requestsPerItem, untilControllerManagerWatches } from './apiserver-requests.ts';
 import { countCondition } from './condition-count.ts';
 import { cpuBetween, cpuByProgram } from './cpu-by-program.ts';
@@ -68,31 +71,29 @@ function createTenant(name: string, labels?: Record<string, string>): Promise<un
 const RAW_LABEL = 'bench.weir.dev/raw';
 
 // Baseline: the objects N tenants consist of, written straight to the API server: the
-// Tenant itself, and its namespace and children as the controller builds them.
+// Tenant itself, and its namespace and children as the controller writes them. Weir's
+// children are owned by their Tenant; the raw Tenants go before Weir starts, so the raw
+// children are owned by one object that stays, a ClusterRole without rules: the same kind
+// of owner reference, which the API server, etcd and the garbage collector handle alike.
 const objects = KubernetesObjectApi.makeApiClient(clients.kc);
-const owner = { apiVersion: 'v1', kind: 'ConfigMap', name: 'unused', uid: 'unused', controller: true, blockOwnerDeletion: true };
+const ownerRole = await objects.create({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: `weir-bench-raw-owner-${run}` } } as KubernetesObject);
+const owner = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', name: ownerRole.metadata!.name!, uid: ownerRole.metadata!.uid!, controller: true, blockOwnerDeletion: true };
+const spec = TenantSpec.parse({ owners: [{ kind: 'User', name: 'bench' }] });
 const rawCpuBefore = cpuByProgram();
 let t0 = performance.now();
 await pool(N, C, async (i) => {
   const name = `r${run}-${i}`;
   const namespace = `tenant-${name}`;
-  const input = { name, spec: TenantSpec.parse({ owners: [{ kind: 'User', name: 'bench' }] }), ownerReference: owner };
+  const input = { name, spec, ownerReference: owner };
+  // The Secret carries no hash annotation, as the controller writes it.
+  const secret = desiredCredentialsSecret(input, namespace, credentialsData(name, { redisEndpoint: redis.host, postgresEndpoint: postgres.host, database: 'postgres', redisPassword: newPassword(), postgresPassword: newPassword() }));
   const children: KubernetesObject[] = [
-    desiredResourceQuota(input, namespace),
-    desiredLimitRange(input, namespace),
-    ...desiredNetworkPolicies(input, namespace),
-    desiredOwnerRole(input, namespace),
-    desiredOwnerRoleBinding(input, namespace),
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'weir-credentials', namespace }, stringData: { 'redis-password': 'x'.repeat(32), 'postgres-password': 'y'.repeat(32) } } as KubernetesObject,
+    ...[desiredResourceQuota(input, namespace), desiredLimitRange(input, namespace), ...desiredNetworkPolicies(input, namespace), desiredOwnerRole(input, namespace), desiredOwnerRoleBinding(input, namespace)].map((c) => withAppliedHash(c)),
+    secret,
   ];
-  const ns = desiredNamespace(input, namespace);
-  delete ns.metadata!.ownerReferences;
   await createTenant(name, { [RAW_LABEL]: run });
-  await objects.create(ns);
-  await Promise.all(children.map((c) => {
-    delete c.metadata!.ownerReferences;
-    return objects.create(c);
-  }));
+  await objects.create(withAppliedHash(desiredNamespace(input, namespace)));
+  await Promise.all(children.map((c) => objects.create(c)));
 });
 const rawSeconds = (performance.now() - t0) / 1000;
 const rawCpu = cpuBetween(rawCpuBefore, cpuByProgram());

@@ -17,6 +17,11 @@ export function hashOf(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('base64url').slice(0, 22);
 }
 
+/** `obj` carrying the hash annotation of itself (or of `hash`), as a ChildApplier writes it. */
+export function withAppliedHash<T extends KubernetesObject>(obj: T, hash = hashOf(obj)): T {
+  return { ...obj, metadata: { ...obj.metadata, annotations: { ...obj.metadata?.annotations, [HASH_ANNOTATION]: hash } } };
+}
+
 /** The owned objects as cached; `remember` adds one just written, before its watch event arrives. */
 export interface ChildCache {
   get(kind: string, namespace: string, name: string): KubernetesObject | undefined;
@@ -66,8 +71,7 @@ export class ChildApplier {
       if (appliedAt === undefined) this.#appliedAt.set(key, (appliedAt = now));
       if (now - appliedAt < this.#o.refreshMs) return false;
     }
-    const annotated = { ...obj, metadata: { ...obj.metadata, annotations: { ...obj.metadata?.annotations, [HASH_ANNOTATION]: hash } } };
-    await this.write(annotated, { exists: cached !== undefined, changed: !unchanged });
+    await this.write(withAppliedHash(obj, hash), { exists: cached !== undefined, changed: !unchanged });
     this.#appliedAt.set(key, now);
     return true;
   }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TenantSpec } from '../../crds/tenant.ts';
-import { desiredNamespace, desiredNetworkPolicies, desiredOwnerRole, desiredOwnerRoleBinding, desiredResourceQuota, type TenantInput } from './desired-objects.ts';
+import { credentialsData, desiredCredentialsSecret, desiredNamespace, desiredNetworkPolicies, desiredOwnerRole, desiredOwnerRoleBinding, desiredResourceQuota, type TenantInput } from './desired-objects.ts';
 import { tenantNamespace } from './tenant-names.ts';
 
 const owner = { apiVersion: 'weir.dev/v1alpha1', kind: 'Tenant', name: 'acme', uid: 'u-1', controller: true, blockOwnerDeletion: true };
@@ -18,10 +18,29 @@ describe('tenant objects', () => {
 
   it('are all owned by the Tenant and labelled with it, so the garbage collector and the operator find them', () => {
     const t = input({ owners: [{ kind: 'User', name: 'jane' }] });
-    for (const obj of [desiredNamespace(t, 'tenant-acme'), desiredResourceQuota(t, 'tenant-acme'), desiredOwnerRole(t, 'tenant-acme'), ...desiredNetworkPolicies(t, 'tenant-acme')]) {
+    for (const obj of [desiredNamespace(t, 'tenant-acme'), desiredResourceQuota(t, 'tenant-acme'), desiredOwnerRole(t, 'tenant-acme'), ...desiredNetworkPolicies(t, 'tenant-acme'), desiredCredentialsSecret(t, 'tenant-acme', {})]) {
       assert.deepEqual(obj.metadata?.ownerReferences, [owner]);
       assert.equal(obj.metadata?.labels?.['weir.dev/tenant'], 'acme');
     }
+  });
+
+  it('put the endpoints, users, passwords and prefixes of the tenant into its credentials Secret', () => {
+    const data = credentialsData('acme', { redisEndpoint: 'redis:6379', postgresEndpoint: 'pg:5432', database: 'weir', redisPassword: 'r-secret', postgresPassword: 'p-secret' });
+    assert.deepEqual(data, {
+      'redis-endpoint': 'redis:6379',
+      'redis-username': 'weir-tenant-acme',
+      'redis-password': 'r-secret',
+      'redis-key-prefix': 'tenant:acme:',
+      'postgres-endpoint': 'pg:5432',
+      'postgres-database': 'weir',
+      'postgres-username': 'weir_tenant_acme',
+      'postgres-password': 'p-secret',
+      'postgres-schema': 'weir_tenant_acme',
+    });
+    const secret = desiredCredentialsSecret(input({ owners: [{ kind: 'User', name: 'jane' }] }), 'tenant-acme', data);
+    assert.equal(secret.metadata?.name, 'weir-credentials');
+    assert.equal(secret.metadata?.namespace, 'tenant-acme');
+    assert.deepEqual(secret.stringData, data);
   });
 
   it('enforce the restricted pod security standard in the namespace', () => {

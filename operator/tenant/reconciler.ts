@@ -17,11 +17,9 @@ import type { EventRecorder } from '../runtime/event-recorder.ts';
 import type { ReconcileRequest, ReconcileResult, Reconciler } from '../runtime/reconcile.ts';
 import { sameJson } from '../runtime/same-json.ts';
 import { WrittenObjects } from '../runtime/written-objects.ts';
-import { postgresTenantName } from '../adapters/postgres-tenant-store.ts';
-import { redisKeyPrefix, redisUserName } from '../adapters/redis-tenant-store.ts';
-import { desiredLimitRange, desiredNamespace, desiredNetworkPolicies, desiredOwnerRole, desiredOwnerRoleBinding, desiredResourceQuota, type TenantInput } from './desired-objects.ts';
+import { credentialsData, desiredCredentialsSecret, desiredLimitRange, desiredNamespace, desiredNetworkPolicies, desiredOwnerRole, desiredOwnerRoleBinding, desiredResourceQuota, type TenantInput } from './desired-objects.ts';
 import { chooseRegion, decode, type Backends, type RegionBackends, type RegionObject } from './region-backends.ts';
-import { CREDENTIALS_SECRET, RELEASE_ANNOTATION, TENANT_FINALIZER, tenantLabels, tenantNamespace, topicPrefix } from './tenant-names.ts';
+import { CREDENTIALS_SECRET, RELEASE_ANNOTATION, TENANT_FINALIZER, tenantNamespace, topicPrefix } from './tenant-names.ts';
 
 /** A Tenant as stored. */
 export interface TenantObject extends KubernetesObject {
@@ -72,7 +70,8 @@ export interface TenantReconcilerOptions {
 /** How long a new tenant may wait for its quota to be counted before its status says so. */
 export const QUOTA_GRACE_MS = 5_000;
 
-function password(): string {
+/** A generated password: 24 random bytes, base64url (printable ASCII, as the Postgres adapter requires). */
+export function newPassword(): string {
   return randomBytes(24).toString('base64url');
 }
 
@@ -204,8 +203,8 @@ export class TenantReconciler implements Reconciler {
             if (statusCode(err) === 404) return undefined;
             throw err;
           }));
-    const redisPassword = decode(existing, 'redis-password') ?? password();
-    const postgresPassword = decode(existing, 'postgres-password') ?? password();
+    const redisPassword = decode(existing, 'redis-password') ?? newPassword();
+    const postgresPassword = decode(existing, 'postgres-password') ?? newPassword();
 
     // This process found the backends in order recently, with the same inputs: skip the
     // round trips, also while the status that says so is not written yet (a new tenant is
@@ -221,24 +220,8 @@ export class TenantReconciler implements Reconciler {
     // The Secret names only what is derived from the tenant's name, so it is written
     // alongside the backends rather than after them; the passwords are stored before any
     // backend takes them, so an interrupted attempt sets the same ones the next time.
-    const data: Record<string, string> = {
-      'redis-endpoint': backends.redisEndpoint,
-      'redis-username': redisUserName(name),
-      'redis-password': redisPassword,
-      'redis-key-prefix': redisKeyPrefix(name),
-      'postgres-endpoint': backends.postgresEndpoint,
-      'postgres-database': backends.database,
-      'postgres-username': postgresTenantName(name),
-      'postgres-password': postgresPassword,
-      'postgres-schema': postgresTenantName(name),
-    };
-    const secret: V1Secret = {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: CREDENTIALS_SECRET, namespace, labels: tenantLabels(name), ownerReferences: [controllerReference(tenant)] },
-      type: 'Opaque',
-      stringData: data,
-    };
+    const data = credentialsData(name, { redisEndpoint: backends.redisEndpoint, postgresEndpoint: backends.postgresEndpoint, database: backends.database, redisPassword, postgresPassword });
+    const secret = desiredCredentialsSecret({ name, spec: tenant.spec, ownerReference: controllerReference(tenant) }, namespace, data);
     const unchanged = existing && Object.entries(data).every(([k, v]) => decode(existing, k) === v);
     const [redis, postgres, written] = await Promise.allSettled([
       backends.redis.ensureUser({ tenant: name, password: redisPassword }),
