@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TenantSpec } from '../../crds/tenant.ts';
-import { credentialsData, desiredCredentialsSecret, desiredNamespace, desiredNetworkPolicies, desiredOwnerRole, desiredOwnerRoleBinding, desiredResourceQuota, type TenantInput } from './desired-objects.ts';
+import { desiredCredentialsSecret, desiredNamespace, desiredNetworkPolicies, desiredOwnerRole, desiredOwnerRoleBinding, desiredResourceQuota, type TenantInput } from './desired-objects.ts';
+import { credentialsData } from './reconciler.ts';
 import { tenantNamespace } from './tenant-names.ts';
 
 const owner = { apiVersion: 'weir.dev/v1alpha1', kind: 'Tenant', name: 'acme', uid: 'u-1', controller: true, blockOwnerDeletion: true };

@@ -5,8 +5,6 @@
  */
 import type { V1LimitRange, V1Namespace, V1NetworkPolicy, V1NetworkPolicyPeer, V1OwnerReference, V1ResourceQuota, V1Role, V1RoleBinding, V1Secret } from '@kubernetes/client-node';
 import type { TenantSpec } from '../../crds/tenant.ts';
-import { postgresTenantName } from '../adapters/postgres-tenant-store.ts';
-import { redisKeyPrefix, redisUserName } from '../adapters/redis-tenant-store.ts';
 import { PLATFORM_NAMESPACE, CREDENTIALS_SECRET, tenantLabels } from './tenant-names.ts';
 
 /** A Tenant as the builders need it. */
@@ -114,30 +112,6 @@ export function desiredOwnerRoleBinding(tenant: TenantInput, namespace: string):
     subjects: tenant.spec.owners.map((o) =>
       o.kind === 'ServiceAccount' ? { kind: 'ServiceAccount', name: o.name, namespace: o.namespace } : { kind: o.kind, name: o.name, apiGroup: 'rbac.authorization.k8s.io' },
     ),
-  };
-}
-
-/** Where a tenant's applications find its backends. */
-export interface CredentialsInput {
-  redisEndpoint: string;
-  postgresEndpoint: string;
-  database: string;
-  redisPassword: string;
-  postgresPassword: string;
-}
-
-/** What the credentials Secret holds: the backends' endpoints and the tenant's users, passwords and prefixes there. */
-export function credentialsData(tenant: string, c: CredentialsInput): Record<string, string> {
-  return {
-    'redis-endpoint': c.redisEndpoint,
-    'redis-username': redisUserName(tenant),
-    'redis-password': c.redisPassword,
-    'redis-key-prefix': redisKeyPrefix(tenant),
-    'postgres-endpoint': c.postgresEndpoint,
-    'postgres-database': c.database,
-    'postgres-username': postgresTenantName(tenant),
-    'postgres-password': c.postgresPassword,
-    'postgres-schema': postgresTenantName(tenant),
   };
 }
 

@@ -17,7 +17,9 @@ import type { EventRecorder } from '../runtime/event-recorder.ts';
 import type { ReconcileRequest, ReconcileResult, Reconciler } from '../runtime/reconcile.ts';
 import { sameJson } from '../runtime/same-json.ts';
 import { WrittenObjects } from '../runtime/written-objects.ts';
-import { credentialsData, desiredCredentialsSecret, desiredLimitRange, desiredNamespace, desiredNetworkPolicies, desiredOwnerRole, desiredOwnerRoleBinding, desiredResourceQuota, type TenantInput } from './desired-objects.ts';
+import { desiredCredentialsSecret, desiredLimitRange, desiredNamespace, desiredNetworkPolicies, desiredOwnerRole, desiredOwnerRoleBinding, desiredResourceQuota, type TenantInput } from './desired-objects.ts';
+import { postgresTenantName } from '../adapters/postgres-tenant-store.ts';
+import { redisKeyPrefix, redisUserName } from '../adapters/redis-tenant-store.ts';
 import { chooseRegion, decode, type Backends, type RegionBackends, type RegionObject } from './region-backends.ts';
 import { CREDENTIALS_SECRET, RELEASE_ANNOTATION, TENANT_FINALIZER, tenantNamespace, topicPrefix } from './tenant-names.ts';
 
@@ -46,6 +48,30 @@ export const Reason = {
 function quotaCounted(part: ConditionUpdate, desired: Record<string, string>, quota: (KubernetesObject & { status?: { hard?: Record<string, unknown> } }) | undefined): ConditionUpdate {
   if (part.status !== 'True' || Object.keys(desired).every((k) => quota?.status?.hard?.[k] !== undefined)) return part;
   return { type: part.type, status: 'Unknown', reason: Reason.QuotaPending, message: 'waiting for the quota controller to count the ResourceQuota' };
+}
+
+/** Where a tenant's applications find its backends. */
+export interface CredentialsInput {
+  redisEndpoint: string;
+  postgresEndpoint: string;
+  database: string;
+  redisPassword: string;
+  postgresPassword: string;
+}
+
+/** What the credentials Secret holds: the backends' endpoints and the tenant's users, passwords and prefixes there. */
+export function credentialsData(tenant: string, c: CredentialsInput): Record<string, string> {
+  return {
+    'redis-endpoint': c.redisEndpoint,
+    'redis-username': redisUserName(tenant),
+    'redis-password': c.redisPassword,
+    'redis-key-prefix': redisKeyPrefix(tenant),
+    'postgres-endpoint': c.postgresEndpoint,
+    'postgres-database': c.database,
+    'postgres-username': postgresTenantName(tenant),
+    'postgres-password': c.postgresPassword,
+    'postgres-schema': postgresTenantName(tenant),
+  };
 }
 
 export interface TenantReconcilerOptions {
