@@ -14,7 +14,7 @@
  */
 import { parseArgs } from 'node:util';
 import { pool } from './pool.ts';
-import { KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { TenantSpec } from '../crds/tenant.ts';
 import { desiredCredentialsSecret, desiredLimitRange, desiredNamespace, desiredNetworkPolicies, desiredOwnerRole, desiredOwnerRoleBinding, desiredResourceQuota } from '../operator/tenant/desired-objects.ts';
 import { credentialsData, newPassword } from '../operator/tenant/reconciler.ts';
@@ -78,9 +78,8 @@ const RAW_LABEL = 'bench.weir.dev/raw';
 // before Weir starts, so the raw children are owned by one object that stays, a ClusterRole
 // without rules: the same kind of owner reference, which the API server, etcd and the
 // garbage collector handle alike.
-const objects = KubernetesObjectApi.makeApiClient(clients.kc);
-const ownerRole = await objects.create({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: `weir-bench-raw-owner-${run}` } } as KubernetesObject);
 const writer = new Applier({ kubeConfig: clients.kc, fieldManager: 'weir-operator' });
+const ownerRole = await writer.create({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: `weir-bench-raw-owner-${run}` } } as KubernetesObject);
 const owner = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', name: ownerRole.metadata!.name!, uid: ownerRole.metadata!.uid!, controller: true, blockOwnerDeletion: true };
 const spec = TenantSpec.parse({ owners: [{ kind: 'User', name: 'bench' }] });
 const rawCpuBefore = cpuByProgram();
@@ -90,7 +89,7 @@ await pool(N, C, async (i) => {
   const namespace = `tenant-${name}`;
   const input = { name, spec, ownerReference: owner };
   // The Secret carries no hash annotation, as the controller writes it.
-  const secret = desiredCredentialsSecret(input, namespace, credentialsData(name, { redisEndpoint: redis.host, postgresEndpoint: postgres.host, database: 'postgres', redisPassword: newPassword(), postgresPassword: newPassword() }));
+  const secret = desiredCredentialsSecret(input, namespace, credentialsData(name, { redisEndpoint: redis.host, postgresEndpoint: postgres.host, database: 'postgres' }, { redis: newPassword(), postgres: newPassword() }));
   const children: KubernetesObject[] = [
     ...[desiredResourceQuota(input, namespace), desiredLimitRange(input, namespace), ...desiredNetworkPolicies(input, namespace), desiredOwnerRole(input, namespace), desiredOwnerRoleBinding(input, namespace)].map((c) => withAppliedHash(c)),
     secret,

@@ -26,7 +26,7 @@ describe('tenant objects', () => {
   });
 
   it('put the endpoints, users, passwords and prefixes of the tenant into its credentials Secret', () => {
-    const data = credentialsData('acme', { redisEndpoint: 'redis:6379', postgresEndpoint: 'pg:5432', database: 'weir', redisPassword: 'r-secret', postgresPassword: 'p-secret' });
+    const data = credentialsData('acme', { redisEndpoint: 'redis:6379', postgresEndpoint: 'pg:5432', database: 'weir' }, { redis: 'r-secret', postgres: 'p-secret' });
     assert.deepEqual(data, {
       'redis-endpoint': 'redis:6379',
       'redis-username': 'weir-tenant-acme',

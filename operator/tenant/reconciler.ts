@@ -50,26 +50,17 @@ function quotaCounted(part: ConditionUpdate, desired: Record<string, string>, qu
   return { type: part.type, status: 'Unknown', reason: Reason.QuotaPending, message: 'waiting for the quota controller to count the ResourceQuota' };
 }
 
-/** Where a tenant's applications find its backends. */
-export interface CredentialsInput {
-  redisEndpoint: string;
-  postgresEndpoint: string;
-  database: string;
-  redisPassword: string;
-  postgresPassword: string;
-}
-
 /** What the credentials Secret holds: the backends' endpoints and the tenant's users, passwords and prefixes there. */
-export function credentialsData(tenant: string, c: CredentialsInput): Record<string, string> {
+export function credentialsData(tenant: string, backends: Pick<Backends, 'redisEndpoint' | 'postgresEndpoint' | 'database'>, passwords: { redis: string; postgres: string }): Record<string, string> {
   return {
-    'redis-endpoint': c.redisEndpoint,
+    'redis-endpoint': backends.redisEndpoint,
     'redis-username': redisUserName(tenant),
-    'redis-password': c.redisPassword,
+    'redis-password': passwords.redis,
     'redis-key-prefix': redisKeyPrefix(tenant),
-    'postgres-endpoint': c.postgresEndpoint,
-    'postgres-database': c.database,
+    'postgres-endpoint': backends.postgresEndpoint,
+    'postgres-database': backends.database,
     'postgres-username': postgresTenantName(tenant),
-    'postgres-password': c.postgresPassword,
+    'postgres-password': passwords.postgres,
     'postgres-schema': postgresTenantName(tenant),
   };
 }
@@ -139,7 +130,7 @@ export class TenantReconciler implements Reconciler {
       this.#part('QuotasReady', 'quotas', [quota, desiredLimitRange(input, namespace)]),
       this.#part('NetworkReady', 'network policies', desiredNetworkPolicies(input, namespace)),
       this.#part('RbacReady', 'owner RBAC', [desiredOwnerRole(input, namespace), desiredOwnerRoleBinding(input, namespace)]),
-      this.#backendsOf(tenant, namespace, namespacePart, region, status),
+      this.#backendsOf(tenant, input, namespace, namespacePart, region, status),
     ]);
     const parts: ConditionUpdate[] = [namespacePart, quotaCounted(quotas, quota.spec?.hard ?? {}, this.#o.children.get('ResourceQuota', namespace, quota.metadata!.name!)), network, rbac, ...backends];
 
@@ -186,7 +177,7 @@ export class TenantReconciler implements Reconciler {
     }
   }
 
-  async #backendsOf(tenant: TenantObject, namespace: string, namespacePart: ConditionUpdate, region: RegionObject | undefined, status: TenantStatus): Promise<ConditionUpdate[]> {
+  async #backendsOf(tenant: TenantObject, input: TenantInput, namespace: string, namespacePart: ConditionUpdate, region: RegionObject | undefined, status: TenantStatus): Promise<ConditionUpdate[]> {
     if (!region) {
       const message = tenant.spec.regions?.length ? `Region ${tenant.spec.regions[0]} does not exist` : 'no Region is marked default and the tenant names none';
       return [
@@ -201,10 +192,10 @@ export class TenantReconciler implements Reconciler {
         { type: 'PostgresReady', status: 'Unknown', reason: Reason.ApplyFailed, message },
       ];
     }
-    return this.#backendParts(tenant, namespace, region, status);
+    return this.#backendParts(tenant, input, namespace, region, status);
   }
 
-  async #backendParts(tenant: TenantObject, namespace: string, region: RegionObject, status: TenantStatus): Promise<ConditionUpdate[]> {
+  async #backendParts(tenant: TenantObject, input: TenantInput, namespace: string, region: RegionObject, status: TenantStatus): Promise<ConditionUpdate[]> {
     const name = tenant.metadata!.name!;
     let backends: Backends;
     try {
@@ -246,8 +237,8 @@ export class TenantReconciler implements Reconciler {
     // The Secret names only what is derived from the tenant's name, so it is written
     // alongside the backends rather than after them; the passwords are stored before any
     // backend takes them, so an interrupted attempt sets the same ones the next time.
-    const data = credentialsData(name, { redisEndpoint: backends.redisEndpoint, postgresEndpoint: backends.postgresEndpoint, database: backends.database, redisPassword, postgresPassword });
-    const secret = desiredCredentialsSecret({ name, spec: tenant.spec, ownerReference: controllerReference(tenant) }, namespace, data);
+    const data = credentialsData(name, backends, { redis: redisPassword, postgres: postgresPassword });
+    const secret = desiredCredentialsSecret(input, namespace, data);
     const unchanged = existing && Object.entries(data).every(([k, v]) => decode(existing, k) === v);
     const [redis, postgres, written] = await Promise.allSettled([
       backends.redis.ensureUser({ tenant: name, password: redisPassword }),
