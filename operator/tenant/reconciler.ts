@@ -113,7 +113,10 @@ export class TenantReconciler implements Reconciler {
     const tenant = this.#written.freshest(cached);
     if (tenant.metadata?.deletionTimestamp) return this.#finalize(tenant);
     // The finalizer must be in place before anything outside Kubernetes is created; the
-    // Kubernetes children need none (the garbage collector follows owner references).
+    // Kubernetes children need none (the garbage collector follows owner references). A
+    // mutating admission policy could add it at creation and save this write, but the API
+    // server then refuses every create of the kind (503) until its type converter for the
+    // CRD catches up, for about 3 s after each start and after the CRD is installed.
     const finalizer = tenant.metadata?.finalizers?.includes(TENANT_FINALIZER)
       ? Promise.resolve()
       : this.#o.applier.addFinalizer(this.#ref(tenant), TENANT_FINALIZER).then((rv) => this.#written.note(tenant, rv, { finalizer: true }));
