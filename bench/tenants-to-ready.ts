@@ -82,6 +82,7 @@ const writer = new Applier({ kubeConfig: clients.kc, fieldManager: 'weir-operato
 const ownerRole = await writer.create({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: `weir-bench-raw-owner-${run}` } } as KubernetesObject);
 const owner = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', name: ownerRole.metadata!.name!, uid: ownerRole.metadata!.uid!, controller: true, blockOwnerDeletion: true };
 const spec = TenantSpec.parse({ owners: [{ kind: 'User', name: 'bench' }] });
+const rawRequestsBefore = apiserverRequests();
 const rawCpuBefore = cpuByProgram();
 let t0 = performance.now();
 await pool(N, C, async (i) => {
@@ -100,6 +101,7 @@ await pool(N, C, async (i) => {
 });
 const rawSeconds = (performance.now() - t0) / 1000;
 const rawCpu = cpuBetween(rawCpuBefore, cpuByProgram());
+const rawRequests = requestsPerItem(rawRequestsBefore, apiserverRequests(), N);
 // No operator runs yet, so the raw Tenants have no finalizer: they go at once, before Weir starts.
 await clients.custom.deleteCollectionClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'tenants', labelSelector: `${RAW_LABEL}=${run}` });
 
@@ -176,5 +178,6 @@ console.log(`  operator live heap per cached object (tenant + 8 children, after 
 console.log(`  CPU used during the raw writes: ${rawCpu}`);
 console.log(`  CPU used while Weir worked:    ${weirCpu}`);
 console.log(`  seconds from creation to each condition turning True: ${stageLine}`);
+console.log(`  API requests per tenant during the raw writes: ${rawRequests}`);
 console.log(`  API requests per tenant while Weir worked (bench's own create and informer included): ${requestsPerItem(requestsBefore, requestsAfter, N)}`);
 process.exit(0);
