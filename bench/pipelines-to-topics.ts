@@ -1,7 +1,7 @@
 /**
  * Benchmark: N Pipelines (4 topics each) applied at once until all report TopicsReady,
- * against creating the same 4N topics with raw admin calls through the same client
- * library, in the same run. Run it with `npm run bench:pipelines` (inside the local
+ * against creating the same 4N topics with raw kafkajs admin calls, in the same run (the
+ * operator uses @platformatic/kafka; bench/topic-admin.ts compares the two). Run it with `npm run bench:pipelines` (inside the local
  * environment, without its process node). Pipelines are measured to TopicsReady, not
  * Ready: five hundred processors, one Node.js process each, do not fit on the machine this
  * runs on, so their pods stay Pending; the Deployments, ReplicaSets, pods and autoscalers

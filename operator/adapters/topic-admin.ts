@@ -1,9 +1,9 @@
 /**
  * The one interface through which the Pipeline controller manages Kafka topics, and the
- * pure decision of what to change on a topic. Implementations (kafkajs today, another
- * client if the benchmark says so) only carry out what {@link planTopicChanges} decided,
- * so the rules about what Weir may change on a topic live here, in one place, tested
- * without a broker.
+ * pure decision of what to change on a topic. Implementations (@platformatic/kafka, which
+ * the controller uses, and kafkajs, which bench/topic-admin.ts measures against it) only
+ * carry out what {@link planTopicChanges} decided, so the rules about what Weir may
+ * change on a topic live here, in one place, tested without a broker.
  */
 
 /** A topic as the Pipeline asks for it. */
