@@ -1,11 +1,12 @@
 /**
  * Benchmark: N Pipelines (4 topics each) applied at once until all report TopicsReady,
  * against creating the same 4N topics with raw kafkajs admin calls, in the same run (the
- * operator uses @platformatic/kafka; bench/topic-admin.ts compares the two). Run it with `npm run bench:pipelines` (inside the local
- * environment, without its process node). Pipelines are measured to TopicsReady, not
- * Ready: five hundred processors, one Node.js process each, do not fit on the machine this
- * runs on, so their pods stay Pending; the Deployments, ReplicaSets, pods and autoscalers
- * are still created and cost the API server and controller manager what they cost.
+ * operator uses @platformatic/kafka; bench/topic-admin.ts compares the two). Run it with
+ * `npm run bench:pipelines` (inside the local environment, without its process node).
+ * Pipelines are measured to TopicsReady, not Ready: five hundred processors, one Node.js
+ * process each, do not fit on the machine this runs on, so their pods stay Pending; the
+ * Deployments, ReplicaSets, pods and autoscalers are still created and cost the API server
+ * and controller manager what they cost.
  *
  *   node bench/pipelines-to-topics.ts [--pipelines 500] [--concurrency 32]
  */
