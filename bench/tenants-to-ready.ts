@@ -18,7 +18,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { TenantSpec } from '../crds/tenant.ts';
 import { desiredCredentialsSecret, desiredLimitRange, desiredNamespace, desiredNetworkPolicies, desiredOwnerRole, desiredOwnerRoleBinding, desiredResourceQuota } from '../operator/tenant/desired-objects.ts';
 import { credentialsData, newPassword } from '../operator/tenant/reconciler.ts';
-import { Applier } from '../operator/runtime/apply.ts';
+import { Applier, controllerReference } from '../operator/runtime/apply.ts';
 import { withAppliedHash } from '../operator/runtime/child-applier.ts';
 import { apiserverRequests, requestsPerItem, untilControllerManagerWatches } from './apiserver-requests.ts';
 import { countCondition } from './condition-count.ts';
@@ -80,7 +80,7 @@ const RAW_LABEL = 'bench.weir.dev/raw';
 // garbage collector handle alike.
 const writer = new Applier({ kubeConfig: clients.kc, fieldManager: 'weir-operator' });
 const ownerRole = await writer.create({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: `weir-bench-raw-owner-${run}` } } as KubernetesObject);
-const owner = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', name: ownerRole.metadata!.name!, uid: ownerRole.metadata!.uid!, controller: true, blockOwnerDeletion: true };
+const owner = controllerReference(ownerRole);
 const spec = TenantSpec.parse({ owners: [{ kind: 'User', name: 'bench' }] });
 const rawRequestsBefore = apiserverRequests();
 const rawCpuBefore = cpuByProgram();
