@@ -4,7 +4,7 @@
  * fields it sets; fields it does not set stay with whoever manages them.
  */
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
-import { APPLY_PATCH, KubeRequests } from './kube-requests.ts';
+import { KubeRequests } from './kube-requests.ts';
 
 /** The HTTP status of an error from @kubernetes/client-node, if it has one. */
 export function statusCode(err: unknown): number | undefined {
@@ -72,7 +72,7 @@ export class Applier {
   /** Server-side applies the status of a Weir object through its status subresource; resolves with the new resourceVersion. */
   async applyStatus(obj: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; status: unknown }): Promise<string | undefined> {
     const body = { apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace }, status: obj.status };
-    const stored = await this.#requests.send<KubernetesObject>('PATCH', await this.#requests.pathOf(body, 'status'), { query: { fieldManager: this.fieldManager, force: true }, contentType: APPLY_PATCH, body });
+    const stored: KubernetesObject = await this.#requests.apply(body, this.fieldManager, 'status');
     return stored.metadata?.resourceVersion;
   }
 
@@ -83,7 +83,7 @@ export class Applier {
    */
   async addFinalizer(obj: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }, finalizer: string): Promise<string | undefined> {
     const body = { apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace, finalizers: [finalizer] } };
-    const stored = await this.#requests.send<KubernetesObject>('PATCH', await this.#requests.pathOf(body), { query: { fieldManager: this.#finalizerManager, force: true }, contentType: APPLY_PATCH, body });
+    const stored: KubernetesObject = await this.#requests.apply(body, this.#finalizerManager);
     return stored.metadata?.resourceVersion;
   }
 

@@ -146,12 +146,18 @@ export class KubeRequests {
   }
 
   /**
-   * Server-side applies `obj` as `fieldManager`, forcing conflicts; resolves with what was
-   * stored, as plain JSON. `obj` may be one of client-node's typed models: its property
-   * names are turned into the API's.
+   * Server-side applies `obj`, or its `subresource`, as `fieldManager`, forcing conflicts;
+   * resolves with what was stored, as plain JSON. `obj` may be one of client-node's typed
+   * models: its property names are turned into the API's.
+   *
+   * Field validation is off because it has nothing to find here: an apply refuses a field
+   * the schema does not declare whatever the setting, and a body from JSON.stringify cannot
+   * hold a key twice, which is all that Warn (the default) and Strict look for in an apply,
+   * by parsing its YAML a second time.
    */
-  async apply<T extends KubernetesObject>(obj: T, fieldManager: string): Promise<T> {
-    return this.send<T>('PATCH', await this.pathOf(obj), { query: { fieldManager, force: true }, contentType: APPLY_PATCH, body: toWire(obj) });
+  async apply<T extends KubernetesObject>(obj: T, fieldManager: string, subresource?: string): Promise<T> {
+    const query = { fieldManager, force: true, fieldValidation: 'Ignore' };
+    return this.send<T>('PATCH', await this.pathOf(obj, subresource), { query, contentType: APPLY_PATCH, body: toWire(obj) });
   }
 }
 
