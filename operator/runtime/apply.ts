@@ -72,7 +72,7 @@ export class Applier {
   /** Server-side applies the status of a Weir object through its status subresource; resolves with the new resourceVersion. */
   async applyStatus(obj: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; status: unknown }): Promise<string | undefined> {
     const body = { apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace }, status: obj.status };
-    const stored: KubernetesObject = await this.#requests.apply(body, this.fieldManager, 'status');
+    const stored = await this.#requests.apply<KubernetesObject>(body, this.fieldManager, 'status');
     return stored.metadata?.resourceVersion;
   }
 
@@ -83,7 +83,7 @@ export class Applier {
    */
   async addFinalizer(obj: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }, finalizer: string): Promise<string | undefined> {
     const body = { apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace, finalizers: [finalizer] } };
-    const stored: KubernetesObject = await this.#requests.apply(body, this.#finalizerManager);
+    const stored = await this.#requests.apply<KubernetesObject>(body, this.#finalizerManager);
     return stored.metadata?.resourceVersion;
   }
 

@@ -17,7 +17,7 @@ import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/Object
 import { getSerializationType } from '@kubernetes/client-node/dist/util.js';
 
 /** Content type of a server-side apply patch; JSON is valid YAML. */
-export const APPLY_PATCH = 'application/apply-patch+yaml';
+const APPLY_PATCH = 'application/apply-patch+yaml';
 
 /** client-node's discovery-backed path builder, which is protected there. */
 class Paths extends KubernetesObjectApi {
