@@ -47,7 +47,13 @@ export async function untilControllerManagerWatches(group: string, resources: st
   const start = performance.now();
   for (;;) {
     const text = apiserverMetrics();
-    if (resources.every((r) => sumOf(text, 'apiserver_longrunning_requests', [`group="${group}"`, `resource="${r}"`, 'verb="WATCH"']) > 0)) break;
+    if (
+      resources.every(
+        (r) =>
+          sumOf(text, 'apiserver_longrunning_requests', [`group="${group}"`, `resource="${r}"`, 'verb="WATCH"']) > 0,
+      )
+    )
+      break;
     await sleep(1000);
   }
   return (performance.now() - start) / 1000;

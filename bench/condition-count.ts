@@ -3,7 +3,7 @@
  * not load the API server with lists and a watch that ends is resumed.
  */
 import type { KubeConfig, KubernetesObject, KubernetesListObject } from '@kubernetes/client-node';
-import { Informer } from '../operator/runtime/informer.ts';
+import { Informer } from '../lib/kube/informer.ts';
 
 /** An object with Kubernetes conditions in its status. */
 export type WithConditions = KubernetesObject & { status?: { conditions?: { type: string; status: string }[] } };
@@ -30,9 +30,15 @@ export async function countCondition<T extends WithConditions>(options: {
   const names = new Set<string>();
   let resolve!: (at: number) => void;
   const reached = new Promise<number>((r) => (resolve = r));
-  const informer = new Informer<T>({ kubeConfig: options.kubeConfig, path: options.path, list: options.list, resyncPeriodMs: 0 });
+  const informer = new Informer<T>({
+    kubeConfig: options.kubeConfig,
+    path: options.path,
+    list: options.list,
+    resyncPeriodMs: 0,
+  });
   const count = (obj: T) => {
-    if (options.counts(obj) && obj.status?.conditions?.some((c) => c.type === options.type && c.status === 'True')) names.add(obj.metadata!.name!);
+    if (options.counts(obj) && obj.status?.conditions?.some((c) => c.type === options.type && c.status === 'True'))
+      names.add(obj.metadata!.name!);
     if (names.size === options.n) resolve(performance.now());
   };
   informer.on('add', count);

@@ -6,7 +6,16 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 /** Programs worth telling apart: an executable's name, a Java main class or a script. */
-const PROGRAMS = ['kube-apiserver', 'etcd', 'kube-controller-manager', 'kube-scheduler', 'kafka.Kafka', 'redis-server', 'postgres', 'operator/main.ts'] as const;
+const PROGRAMS = [
+  'kube-apiserver',
+  'etcd',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kafka.Kafka',
+  'redis-server',
+  'postgres',
+  'operator/main.ts',
+] as const;
 
 const TICKS_PER_SECOND = 100;
 
@@ -42,7 +51,9 @@ function processes(): Map<number, ProcessInfo> {
  * the directory that holds its kubeconfig) and of this benchmark count: other environments
  * on the same machine do not.
  */
-export function cpuByProgram(envDir = dirname(process.env.KUBECONFIG ?? '/nonexistent/kubeconfig')): Map<string, number> {
+export function cpuByProgram(
+  envDir = dirname(process.env.KUBECONFIG ?? '/nonexistent/kubeconfig'),
+): Map<string, number> {
   const all = processes();
   let owner = NaN;
   try {
@@ -61,7 +72,10 @@ export function cpuByProgram(envDir = dirname(process.env.KUBECONFIG ?? '/nonexi
     // Servers such as postgres rename themselves ("postgres: weir postgres ...").
     const executable = basename(argv[0]?.split(' ')[0] ?? '').replace(/:$/, '');
     // The benchmark's own process is the client of the raw phase: its CPU counts too.
-    const program = pid === process.pid ? 'bench' : PROGRAMS.find((p) => executable === p || argv.slice(1).some((a) => a === p || a.endsWith(`/${p}`)));
+    const program =
+      pid === process.pid
+        ? 'bench'
+        : PROGRAMS.find((p) => executable === p || argv.slice(1).some((a) => a === p || a.endsWith(`/${p}`)));
     if (!program || !ours(pid)) continue;
     totals.set(program, (totals.get(program) ?? 0) + cpuSeconds);
   }

@@ -7,7 +7,9 @@
 
 /** Connects to the inspector on `port` (the process runs with `--inspect=127.0.0.1:<port>`). */
 export async function liveHeapBytes(port: number): Promise<number> {
-  const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as { webSocketDebuggerUrl: string }[];
+  const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as {
+    webSocketDebuggerUrl: string;
+  }[];
   const socket = new WebSocket(targets[0]!.webSocketDebuggerUrl);
   await new Promise((resolve, reject) => {
     socket.addEventListener('open', resolve, { once: true });
@@ -18,7 +20,11 @@ export async function liveHeapBytes(port: number): Promise<number> {
     new Promise((resolve, reject) => {
       const id = nextId++;
       const onMessage = (event: MessageEvent) => {
-        const reply = JSON.parse(String(event.data)) as { id?: number; result?: Record<string, unknown>; error?: { message: string } };
+        const reply = JSON.parse(String(event.data)) as {
+          id?: number;
+          result?: Record<string, unknown>;
+          error?: { message: string };
+        };
         if (reply.id !== id) return;
         socket.removeEventListener('message', onMessage);
         if (reply.error) reject(new Error(`${method}: ${reply.error.message}`));

@@ -20,12 +20,18 @@ export function quantile(text: string, name: string, q: number): number {
   const buckets = text
     .split('\n')
     .filter((l) => l.startsWith(`${name}_bucket{`))
-    .map((l) => ({ le: Number(/le="([^"]+)"/.exec(l)![1]!.replace('+Inf', 'Infinity')), count: Number(l.split(' ').at(-1)) }));
+    .map((l) => ({
+      le: Number(/le="([^"]+)"/.exec(l)![1]!.replace('+Inf', 'Infinity')),
+      count: Number(l.split(' ').at(-1)),
+    }));
   const total = buckets.at(-1)?.count ?? 0;
   const target = total * q;
   let prev = { le: 0, count: 0 };
   for (const b of buckets) {
-    if (b.count >= target) return b.le === Infinity ? prev.le : prev.le + ((b.le - prev.le) * (target - prev.count)) / Math.max(1, b.count - prev.count);
+    if (b.count >= target)
+      return b.le === Infinity
+        ? prev.le
+        : prev.le + ((b.le - prev.le) * (target - prev.count)) / Math.max(1, b.count - prev.count);
     prev = b;
   }
   return NaN;

@@ -15,14 +15,20 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import kafkajs from 'kafkajs';
 import { PipelineSpec } from '../crds/pipeline.ts';
-import { KafkajsTopicAdmin } from '../operator/adapters/kafkajs-topic-admin.ts';
-import { PlatformaticTopicAdmin } from '../operator/adapters/platformatic-topic-admin.ts';
-import { planTopicChanges, type TopicAdmin, type TopicSpec } from '../operator/adapters/topic-admin.ts';
+import { KafkajsTopicAdmin } from '../lib/kafka/kafkajs-topic-admin.ts';
+import { PlatformaticTopicAdmin } from '../lib/kafka/platformatic-topic-admin.ts';
+import { planTopicChanges, type TopicAdmin, type TopicSpec } from '../lib/kafka/topic-admin.ts';
 import { desiredTopics } from '../operator/pipeline/desired-topics.ts';
-import { ItemExponentialFailureRateLimiter } from '../operator/runtime/rate-limiter.ts';
+import { ItemExponentialFailureRateLimiter } from '../lib/controller/rate-limiter.ts';
 import { pool } from './pool.ts';
 
-const { values } = parseArgs({ options: { topics: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '16' }, rounds: { type: 'string', default: '1' } } });
+const { values } = parseArgs({
+  options: {
+    topics: { type: 'string', default: '2000' },
+    concurrency: { type: 'string', default: '16' },
+    rounds: { type: 'string', default: '1' },
+  },
+});
 const PIPELINES = Math.ceil(Number(values.topics) / 4);
 const N = 4 * PIPELINES;
 const C = Number(values.concurrency);
@@ -34,7 +40,9 @@ const kafka = new kafkajs.Kafka({ clientId: 'weir-bench', brokers, logLevel: kaf
 const spec = PipelineSpec.parse({ source: { partitions: 3, replicationFactor: 1, retention: '24h' } });
 
 /** The 4 topics of pipeline `i` of a phase: `weir.bench-<run>-<phase>.p<i>.<role>`. */
-const topicsOf = (phase: string, i: number): TopicSpec[] => [...desiredTopics(`bench-${run}-${phase}`, `p${i}`, spec).values()];
+const topicsOf = (phase: string, i: number): TopicSpec[] => [
+  ...desiredTopics(`bench-${run}-${phase}`, `p${i}`, spec).values(),
+];
 
 /** Failed attempts per phase, by error message: retried as the controller's work queue retries a key. */
 const failures = new Map<string, Map<string, number>>();
@@ -66,7 +74,8 @@ async function reconcile(admin: TopicAdmin, topics: TopicSpec[]): Promise<void> 
   const toCreate = topics.filter((t) => planTopicChanges(t, current.get(t.name)).action === 'create');
   if (toCreate.length) await admin.create(toCreate);
   const described = await admin.describe(names);
-  if (described.size !== topics.length) throw new Error(`described ${described.size} of the ${topics.length} topics of ${names[0]} after creating them`);
+  if (described.size !== topics.length)
+    throw new Error(`described ${described.size} of the ${topics.length} topics of ${names[0]} after creating them`);
 }
 
 /**
@@ -83,7 +92,12 @@ async function rawPhase(phase: string, pipelines: number): Promise<void> {
       retried(phase, () =>
         admin.createTopics({
           waitForLeaders: false,
-          topics: topicsOf(phase, i).map((t) => ({ topic: t.name, numPartitions: t.partitions, replicationFactor: t.replicationFactor, configEntries: Object.entries(t.config).map(([name, value]) => ({ name, value })) })),
+          topics: topicsOf(phase, i).map((t) => ({
+            topic: t.name,
+            numPartitions: t.partitions,
+            replicationFactor: t.replicationFactor,
+            configEntries: Object.entries(t.config).map(([name, value]) => ({ name, value })),
+          })),
         }),
       ),
     );
@@ -110,9 +124,15 @@ async function cleanUp(phase: string, expected: number): Promise<void> {
     const listed = async () => (await admin.listTopics()).filter((name) => name.startsWith(prefix));
     // The broker answers metadata from a cache that can lag the controller by seconds under this load.
     let mine = await listed();
-    for (const deadline = performance.now() + 60_000; mine.length !== expected && performance.now() < deadline; mine = await listed()) await sleep(250);
+    for (
+      const deadline = performance.now() + 60_000;
+      mine.length !== expected && performance.now() < deadline;
+      mine = await listed()
+    )
+      await sleep(250);
     if (mine.length !== expected) throw new Error(`phase ${phase} left ${mine.length} topics, not ${expected}`);
-    for (let i = 0; i < mine.length; i += 200) await admin.deleteTopics({ topics: mine.slice(i, i + 200), timeout: 30_000 });
+    for (let i = 0; i < mine.length; i += 200)
+      await admin.deleteTopics({ topics: mine.slice(i, i + 200), timeout: 30_000 });
     while ((await listed()).length > 0) await sleep(250);
   } finally {
     await admin.disconnect();
@@ -121,8 +141,16 @@ async function cleanUp(phase: string, expected: number): Promise<void> {
 
 const phases: { name: string; label: string; run: (phase: string, pipelines: number) => Promise<void> }[] = [
   { name: 'raw', label: 'raw: kafkajs createTopics per pipeline', run: rawPhase },
-  { name: 'kafkajs', label: 'KafkajsTopicAdmin: describe, create, describe', run: (phase, n) => adapterPhase(() => new KafkajsTopicAdmin({ brokers }), phase, n) },
-  { name: 'platformatic', label: 'PlatformaticTopicAdmin: describe, create, describe', run: (phase, n) => adapterPhase(() => new PlatformaticTopicAdmin({ brokers }), phase, n) },
+  {
+    name: 'kafkajs',
+    label: 'KafkajsTopicAdmin: describe, create, describe',
+    run: (phase, n) => adapterPhase(() => new KafkajsTopicAdmin({ brokers }), phase, n),
+  },
+  {
+    name: 'platformatic',
+    label: 'PlatformaticTopicAdmin: describe, create, describe',
+    run: (phase, n) => adapterPhase(() => new PlatformaticTopicAdmin({ brokers }), phase, n),
+  },
 ];
 
 // A short unmeasured round first, so that no phase pays for the broker's and Node's warm-up.
@@ -145,11 +173,18 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 
 const rate = (name: string) => (ROUNDS * N) / seconds.get(name)!;
-console.log(`\nTopics created the way the Pipeline controller does, against raw createTopics (${N} topics: ${PIPELINES} pipelines of 4, 3 partitions, replication factor 1, ${C} pipelines at once, ${ROUNDS} round(s))`);
-for (const phase of phases) console.log(`  ${phase.label.padEnd(52)} ${seconds.get(phase.name)!.toFixed(2).padStart(8)} s  ${rate(phase.name).toFixed(1).padStart(7)} topics/s`);
+console.log(
+  `\nTopics created the way the Pipeline controller does, against raw createTopics (${N} topics: ${PIPELINES} pipelines of 4, 3 partitions, replication factor 1, ${C} pipelines at once, ${ROUNDS} round(s))`,
+);
+for (const phase of phases)
+  console.log(
+    `  ${phase.label.padEnd(52)} ${seconds.get(phase.name)!.toFixed(2).padStart(8)} s  ${rate(phase.name).toFixed(1).padStart(7)} topics/s`,
+  );
 console.log(`  ratio KafkajsTopicAdmin / raw:      ${(rate('kafkajs') / rate('raw')).toFixed(3)}`);
 console.log(`  ratio PlatformaticTopicAdmin / raw: ${(rate('platformatic') / rate('raw')).toFixed(3)}`);
-console.log(`  ratio PlatformaticTopicAdmin / KafkajsTopicAdmin: ${(rate('platformatic') / rate('kafkajs')).toFixed(3)}`);
+console.log(
+  `  ratio PlatformaticTopicAdmin / KafkajsTopicAdmin: ${(rate('platformatic') / rate('kafkajs')).toFixed(3)}`,
+);
 for (const [phase, byMessage] of failures) {
   for (const [message, count] of byMessage) console.log(`  ${phase}: ${count} failed attempt(s), retried: ${message}`);
 }

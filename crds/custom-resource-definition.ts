@@ -24,7 +24,8 @@ function isObject(value: unknown): value is Schema {
  */
 function toStructural(schema: Schema, path: string, requireDescription: boolean): Schema {
   for (const key of UNSUPPORTED) {
-    if (key in schema) throw new SchemaConversionError(`${path}: '${key}' cannot be expressed in a structural CRD schema`);
+    if (key in schema)
+      throw new SchemaConversionError(`${path}: '${key}' cannot be expressed in a structural CRD schema`);
   }
   delete schema.$schema;
   if (requireDescription && typeof schema.description !== 'string') {

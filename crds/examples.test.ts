@@ -10,7 +10,12 @@ const examplesDir = join(import.meta.dirname, '..', 'examples');
 describe('the examples', () => {
   const docs = readdirSync(examplesDir)
     .filter((f) => f.endsWith('.yaml'))
-    .flatMap((f) => parseAllDocuments(readFileSync(join(examplesDir, f), 'utf8')).map((d) => ({ file: f, obj: d.toJS() as { apiVersion: string; kind: string; spec: unknown } })));
+    .flatMap((f) =>
+      parseAllDocuments(readFileSync(join(examplesDir, f), 'utf8')).map((d) => ({
+        file: f,
+        obj: d.toJS() as { apiVersion: string; kind: string; spec: unknown },
+      })),
+    );
 
   it('cover every Weir kind', () => {
     assert.deepEqual(new Set(docs.map((d) => d.obj.kind)), new Set(weirKinds.map((k) => k.kind)));
@@ -32,7 +37,10 @@ describe('the examples', () => {
       aggregate: { window: { type: string }; measures: { type: string }[] }[];
     };
     assert.ok(pipeline.enrich.length > 0);
-    assert.deepEqual(new Set(pipeline.aggregate.map((a) => a.window.type)), new Set(['Tumbling', 'Sliding', 'Session']));
+    assert.deepEqual(
+      new Set(pipeline.aggregate.map((a) => a.window.type)),
+      new Set(['Tumbling', 'Sliding', 'Session']),
+    );
     assert.ok(pipeline.aggregate.some((a) => a.measures.some((m) => m.type === 'Percentiles')));
   });
 });

@@ -12,4 +12,9 @@ export * from './rate-limit-policy.ts';
 export * from './region.ts';
 
 /** Every kind of the Weir API, in the order their CRDs are written. */
-export const weirKinds: readonly KindDefinition[] = [regionDefinition, tenantDefinition, pipelineDefinition, rateLimitPolicyDefinition];
+export const weirKinds: readonly KindDefinition[] = [
+  regionDefinition,
+  tenantDefinition,
+  pipelineDefinition,
+  rateLimitPolicyDefinition,
+];

@@ -9,13 +9,26 @@ import type { KindDefinition } from './kind-definition.ts';
 
 export const PipelineSource = z
   .object({
-    partitions: validated(z.int().min(1).max(1000).default(6).describe('Partitions of the input topic (and of the retry and dead-letter topics). Can only grow.'), {
-      rule: 'self >= oldSelf',
-      message: 'partitions can only grow: Kafka cannot remove partitions from a topic',
-    }),
-    replicationFactor: validated(z.int().min(1).max(7).default(1).describe('Replicas of every partition. Cannot be changed.'), immutable('replicationFactor')),
+    partitions: validated(
+      z
+        .int()
+        .min(1)
+        .max(1000)
+        .default(6)
+        .describe('Partitions of the input topic (and of the retry and dead-letter topics). Can only grow.'),
+      {
+        rule: 'self >= oldSelf',
+        message: 'partitions can only grow: Kafka cannot remove partitions from a topic',
+      },
+    ),
+    replicationFactor: validated(
+      z.int().min(1).max(7).default(1).describe('Replicas of every partition. Cannot be changed.'),
+      immutable('replicationFactor'),
+    ),
     retention: Duration.default('168h').describe('How long the input topic keeps events.'),
-    partitionKey: JsonPointer.optional().describe('JSON pointer to the event field that picks the partition; events with the same value keep their order. Without it, events are spread over partitions by tenant.'),
+    partitionKey: JsonPointer.optional().describe(
+      'JSON pointer to the event field that picks the partition; events with the same value keep their order. Without it, events are spread over partitions by tenant.',
+    ),
     ingestion: z
       .object({
         rest: z.boolean().default(true).describe('Accept events by HTTP POST.'),
@@ -24,14 +37,20 @@ export const PipelineSource = z
       })
       .prefault({})
       .describe('Which gateway endpoints accept events for this pipeline.'),
-    adoptExistingTopics: z.boolean().default(false).describe('Take over topics of the computed names that already exist instead of reporting a conflict.'),
+    adoptExistingTopics: z
+      .boolean()
+      .default(false)
+      .describe('Take over topics of the computed names that already exist instead of reporting a conflict.'),
   })
   .prefault({})
   .describe('The input topic and how events reach it.');
 
 export const PipelineSchema = validated(
   z.object({
-    jsonSchema: z.record(z.string(), z.unknown()).optional().describe('Inline JSON Schema (draft 2020-12) every event must satisfy.'),
+    jsonSchema: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe('Inline JSON Schema (draft 2020-12) every event must satisfy.'),
     configMapRef: ConfigMapKeyRef.optional().describe('A ConfigMap key holding the JSON Schema.'),
     protobuf: z
       .object({
@@ -41,7 +60,12 @@ export const PipelineSchema = validated(
       .optional()
       .describe('Protocol Buffers message type events are encoded with.'),
     version: z.int().min(1).default(1).describe('Version of the schema; raise it with every change.'),
-    compatibility: z.enum(['Backward', 'Forward', 'Full', 'None']).default('Backward').describe('Which events of the previous version the new version must accept: Backward (new readers read old events), Forward, Full or None.'),
+    compatibility: z
+      .enum(['Backward', 'Forward', 'Full', 'None'])
+      .default('Backward')
+      .describe(
+        'Which events of the previous version the new version must accept: Backward (new readers read old events), Forward, Full or None.',
+      ),
   }),
   {
     rule: '[has(self.jsonSchema), has(self.configMapRef), has(self.protobuf)].filter(x, x).size() == 1',
@@ -53,7 +77,12 @@ export const CacheSettings = validated(
   z
     .object({
       l1Ttl: Duration.default('30s').describe('How long a lookup stays in the in-process cache.'),
-      l1MaxEntries: z.int().min(0).max(10_000_000).default(10_000).describe('Entries the in-process cache holds; 0 disables it.'),
+      l1MaxEntries: z
+        .int()
+        .min(0)
+        .max(10_000_000)
+        .default(10_000)
+        .describe('Entries the in-process cache holds; 0 disables it.'),
       l2Ttl: Duration.default('5m').describe('How long a lookup stays in the Redis cache; 0s disables it.'),
     })
     .prefault({}),
@@ -77,11 +106,22 @@ export const Enrichment = validated(
       .optional()
       .describe('Look the key up in a Postgres table of the tenant schema.'),
     redis: z
-      .object({ hashPrefix: z.string().min(1).max(128).describe('Prefix, inside the tenant key space, of the Redis hashes to read; the key is appended.') })
+      .object({
+        hashPrefix: z
+          .string()
+          .min(1)
+          .max(128)
+          .describe('Prefix, inside the tenant key space, of the Redis hashes to read; the key is appended.'),
+      })
       .optional()
       .describe('Look the key up as a Redis hash of the tenant.'),
     cache: CacheSettings.describe('L1 (in-process) and L2 (Redis) caching of lookups; Postgres is L3.'),
-    onMiss: z.enum(['Skip', 'DeadLetter']).default('Skip').describe('What happens to an event whose key is not found: Skip leaves the field unset, DeadLetter sends the event to the dead-letter topic.'),
+    onMiss: z
+      .enum(['Skip', 'DeadLetter'])
+      .default('Skip')
+      .describe(
+        'What happens to an event whose key is not found: Skip leaves the field unset, DeadLetter sends the event to the dead-letter topic.',
+      ),
   }),
   { rule: 'has(self.postgres) != has(self.redis)', message: 'exactly one of postgres and redis must be set' },
 );
@@ -91,34 +131,72 @@ export const MeasureTypes = ['Count', 'Sum', 'Avg', 'Min', 'Max', 'Percentiles',
 export const Measure = validated(
   z.object({
     name: Identifier.describe('Name of the measure in the output, unique in the aggregation.'),
-    type: z.enum(MeasureTypes).describe('Count, Sum, Avg, Min, Max, Percentiles, Distinct (approximate count of distinct values) or Function (a user-defined reducer).'),
-    field: JsonPointer.optional().describe('JSON pointer to the numeric (or, for Distinct, any) event field; not used by Count.'),
-    percentiles: listSet(z.array(z.number().gt(0).lt(100)).min(1).max(16)).optional().describe('Percentiles to compute, each strictly between 0 and 100, such as 50, 95 and 99.9.'),
+    type: z
+      .enum(MeasureTypes)
+      .describe(
+        'Count, Sum, Avg, Min, Max, Percentiles, Distinct (approximate count of distinct values) or Function (a user-defined reducer).',
+      ),
+    field: JsonPointer.optional().describe(
+      'JSON pointer to the numeric (or, for Distinct, any) event field; not used by Count.',
+    ),
+    percentiles: listSet(z.array(z.number().gt(0).lt(100)).min(1).max(16))
+      .optional()
+      .describe('Percentiles to compute, each strictly between 0 and 100, such as 50, 95 and 99.9.'),
     function: Identifier.optional().describe('Name of the user-defined reducer, registered with the processor.'),
   }),
-  { rule: "self.type == 'Count' || has(self.field)", message: 'field is required for every measure type but Count', fieldPath: '.field', reason: 'FieldValueRequired' },
-  { rule: "(self.type == 'Percentiles') == has(self.percentiles)", message: 'percentiles is required for, and only allowed with, type Percentiles', fieldPath: '.percentiles' },
-  { rule: "(self.type == 'Function') == has(self.function)", message: 'function is required for, and only allowed with, type Function', fieldPath: '.function' },
+  {
+    rule: "self.type == 'Count' || has(self.field)",
+    message: 'field is required for every measure type but Count',
+    fieldPath: '.field',
+    reason: 'FieldValueRequired',
+  },
+  {
+    rule: "(self.type == 'Percentiles') == has(self.percentiles)",
+    message: 'percentiles is required for, and only allowed with, type Percentiles',
+    fieldPath: '.percentiles',
+  },
+  {
+    rule: "(self.type == 'Function') == has(self.function)",
+    message: 'function is required for, and only allowed with, type Function',
+    fieldPath: '.function',
+  },
 );
 
 export const WindowTypes = ['Tumbling', 'Sliding', 'Session'] as const;
 
 export const Window = validated(
   z.object({
-    type: z.enum(WindowTypes).describe('Tumbling (fixed, non-overlapping), Sliding (fixed size, advancing by slide) or Session (closed after a gap of inactivity). Cannot be changed.'),
+    type: z
+      .enum(WindowTypes)
+      .describe(
+        'Tumbling (fixed, non-overlapping), Sliding (fixed size, advancing by slide) or Session (closed after a gap of inactivity). Cannot be changed.',
+      ),
     size: Duration.optional().describe('Length of a tumbling or sliding window.'),
     slide: Duration.optional().describe('How far a sliding window advances; at most size.'),
     gap: Duration.optional().describe('Inactivity that closes a session window.'),
   }),
-  { rule: "self.type != 'Tumbling' || (has(self.size) && !has(self.slide) && !has(self.gap))", message: 'a Tumbling window takes size, and neither slide nor gap' },
-  { rule: "self.type != 'Sliding' || (has(self.size) && has(self.slide) && !has(self.gap))", message: 'a Sliding window takes size and slide, and no gap' },
-  { rule: "self.type != 'Session' || (has(self.gap) && !has(self.size) && !has(self.slide))", message: 'a Session window takes gap, and neither size nor slide' },
+  {
+    rule: "self.type != 'Tumbling' || (has(self.size) && !has(self.slide) && !has(self.gap))",
+    message: 'a Tumbling window takes size, and neither slide nor gap',
+  },
+  {
+    rule: "self.type != 'Sliding' || (has(self.size) && has(self.slide) && !has(self.gap))",
+    message: 'a Sliding window takes size and slide, and no gap',
+  },
+  {
+    rule: "self.type != 'Session' || (has(self.gap) && !has(self.size) && !has(self.slide))",
+    message: 'a Session window takes gap, and neither size nor slide',
+  },
   {
     rule: `!has(self.size) || !has(self.slide) || !${isDurationExpr('self.size')} || !${isDurationExpr('self.slide')} || duration(self.slide) <= duration(self.size)`,
     message: 'slide must not exceed size',
     fieldPath: '.slide',
   },
-  { rule: 'self.type == oldSelf.type', message: 'window type is immutable: add a new aggregation instead', fieldPath: '.type' },
+  {
+    rule: 'self.type == oldSelf.type',
+    message: 'window type is immutable: add a new aggregation instead',
+    fieldPath: '.type',
+  },
 );
 
 export const Aggregation = validated(
@@ -128,11 +206,17 @@ export const Aggregation = validated(
     eventTime: z
       .object({
         field: JsonPointer.describe('JSON pointer to the event-time field (RFC 3339 string or epoch milliseconds).'),
-        maxOutOfOrderness: Duration.default('5s').describe('How far behind the newest event time the watermark trails.'),
+        maxOutOfOrderness: Duration.default('5s').describe(
+          'How far behind the newest event time the watermark trails.',
+        ),
       })
       .describe('Where event time comes from and how the watermark follows it.'),
-    allowedLateness: Duration.default('0s').describe('How long after the watermark passes a window late events still update it; later ones go to the dead-letter topic.'),
-    groupBy: listSet(z.array(JsonPointer).max(8)).optional().describe('JSON pointers to the fields results are grouped by.'),
+    allowedLateness: Duration.default('0s').describe(
+      'How long after the watermark passes a window late events still update it; later ones go to the dead-letter topic.',
+    ),
+    groupBy: listSet(z.array(JsonPointer).max(8))
+      .optional()
+      .describe('JSON pointers to the fields results are grouped by.'),
     measures: listMap(z.array(Measure).min(1).max(32), 'name').describe('What is computed for every window and group.'),
   }),
   {
@@ -144,9 +228,18 @@ export const Aggregation = validated(
 
 export const PipelineSinks = z
   .object({
-    redis: z.object({ ttl: Duration.default('24h').describe('How long a window result stays readable in Redis.') }).optional().describe('Keep current window results in Redis for low-latency reads.'),
-    postgres: z.object({ table: Identifier.describe('Table in the tenant schema that receives closed windows.') }).optional().describe('Keep the history of closed windows in Postgres.'),
-    topic: z.object({ enabled: z.boolean().default(true).describe('Write results to the output topic.') }).prefault({}).describe('The output topic.'),
+    redis: z
+      .object({ ttl: Duration.default('24h').describe('How long a window result stays readable in Redis.') })
+      .optional()
+      .describe('Keep current window results in Redis for low-latency reads.'),
+    postgres: z
+      .object({ table: Identifier.describe('Table in the tenant schema that receives closed windows.') })
+      .optional()
+      .describe('Keep the history of closed windows in Postgres.'),
+    topic: z
+      .object({ enabled: z.boolean().default(true).describe('Write results to the output topic.') })
+      .prefault({})
+      .describe('The output topic.'),
   })
   .prefault({})
   .describe('Where aggregation results go.');
@@ -155,16 +248,30 @@ export const PipelineScaling = validated(
   z
     .object({
       minReplicas: z.int().min(1).max(100).default(1).describe('Fewest processor replicas while Running.'),
-      maxReplicas: z.int().min(1).max(100).default(4).describe('Most processor replicas; more than the partition count is never useful.'),
+      maxReplicas: z
+        .int()
+        .min(1)
+        .max(100)
+        .default(4)
+        .describe('Most processor replicas; more than the partition count is never useful.'),
       targetLagPerReplica: z.int().min(1).default(1000).describe('Consumer lag per replica the autoscaler aims for.'),
     })
     .prefault({}),
-  { rule: 'self.minReplicas <= self.maxReplicas', message: 'minReplicas must not exceed maxReplicas', fieldPath: '.minReplicas' },
+  {
+    rule: 'self.minReplicas <= self.maxReplicas',
+    message: 'minReplicas must not exceed maxReplicas',
+    fieldPath: '.minReplicas',
+  },
 );
 
 export const PipelineFailure = z
   .object({
-    maxRetries: z.int().min(0).max(100).default(5).describe('Retries through the retry topic before an event goes to the dead-letter topic.'),
+    maxRetries: z
+      .int()
+      .min(0)
+      .max(100)
+      .default(5)
+      .describe('Retries through the retry topic before an event goes to the dead-letter topic.'),
     backoff: validated(
       z
         .object({
@@ -185,8 +292,14 @@ export const PipelineFailure = z
 
 export const PipelineLifecycle = z
   .object({
-    desiredPhase: z.enum(['Running', 'Paused']).default('Running').describe('Running processes events; Paused scales the processor to zero and keeps the topics.'),
-    topicDeletionPolicy: z.enum(['Retain', 'Delete']).default('Retain').describe('Whether the topics are kept (Retain) or deleted (Delete) with the Pipeline.'),
+    desiredPhase: z
+      .enum(['Running', 'Paused'])
+      .default('Running')
+      .describe('Running processes events; Paused scales the processor to zero and keeps the topics.'),
+    topicDeletionPolicy: z
+      .enum(['Retain', 'Delete'])
+      .default('Retain')
+      .describe('Whether the topics are kept (Retain) or deleted (Delete) with the Pipeline.'),
   })
   .prefault({})
   .describe('Whether the pipeline runs, and what happens to its data when it is deleted.');
@@ -194,11 +307,22 @@ export const PipelineLifecycle = z
 export const PipelineSpec = z.object({
   description: z.string().max(1024).optional().describe('What the pipeline is for.'),
   source: PipelineSource,
-  schema: PipelineSchema.optional().describe('Schema events are validated against at the gateway; invalid events are rejected with the failing field.'),
-  enrich: listMap(z.array(Enrichment).max(16), 'name').optional().describe('Lookups that add context to every event, in order.'),
-  aggregate: listMap(z.array(Aggregation).max(16), 'name').optional().describe('Windowed aggregations computed over the enriched events.'),
+  schema: PipelineSchema.optional().describe(
+    'Schema events are validated against at the gateway; invalid events are rejected with the failing field.',
+  ),
+  enrich: listMap(z.array(Enrichment).max(16), 'name')
+    .optional()
+    .describe('Lookups that add context to every event, in order.'),
+  aggregate: listMap(z.array(Aggregation).max(16), 'name')
+    .optional()
+    .describe('Windowed aggregations computed over the enriched events.'),
   sinks: PipelineSinks,
-  engine: z.enum(['Native', 'Flink']).default('Native').describe('Native runs the built-in processor; Flink submits the same aggregations to a Flink session cluster as Flink SQL.'),
+  engine: z
+    .enum(['Native', 'Flink'])
+    .default('Native')
+    .describe(
+      'Native runs the built-in processor; Flink submits the same aggregations to a Flink session cluster as Flink SQL.',
+    ),
   scaling: PipelineScaling.describe('Processor replicas and the autoscaler target.'),
   failure: PipelineFailure,
   lifecycle: PipelineLifecycle,
@@ -208,19 +332,26 @@ export const TopicRoles = ['Input', 'Output', 'Retry', 'DeadLetter'] as const;
 
 export const PipelineStatus = z.object({
   observedGeneration: z.int().min(0).optional().describe('The metadata.generation the status was computed from.'),
-  phase: z.enum(['Pending', 'Provisioning', 'Running', 'Paused', 'Degraded', 'Failed', 'Terminating']).optional().describe('Summary of where the pipeline stands.'),
+  phase: z
+    .enum(['Pending', 'Provisioning', 'Running', 'Paused', 'Degraded', 'Failed', 'Terminating'])
+    .optional()
+    .describe('Summary of where the pipeline stands.'),
   conditions: Conditions.optional(),
   topics: listMap(
-    z.array(
-      z.object({
-        role: z.enum(TopicRoles).describe('What the topic is for: Input, Output, Retry or DeadLetter.'),
-        name: z.string().max(249).describe('Kafka topic name.'),
-        partitions: z.int().min(0).optional().describe('Partitions the topic has.'),
-        topicId: z.string().max(64).optional().describe('Kafka topic id.'),
-      }),
-    ).max(8),
+    z
+      .array(
+        z.object({
+          role: z.enum(TopicRoles).describe('What the topic is for: Input, Output, Retry or DeadLetter.'),
+          name: z.string().max(249).describe('Kafka topic name.'),
+          partitions: z.int().min(0).optional().describe('Partitions the topic has.'),
+          topicId: z.string().max(64).optional().describe('Kafka topic id.'),
+        }),
+      )
+      .max(8),
     'role',
-  ).optional().describe('The pipeline\'s Kafka topics.'),
+  )
+    .optional()
+    .describe("The pipeline's Kafka topics."),
   endpoints: z
     .object({
       rest: z.string().max(2048).optional().describe('URL events are POSTed to.'),
@@ -255,7 +386,8 @@ export const pipelineDefinition: KindDefinition = {
   singular: 'pipeline',
   shortNames: ['wpl'],
   scope: 'Namespaced',
-  description: 'One stream of a tenant and what happens to it: Kafka topics, schema validation, enrichment, windowed aggregation, sinks and the processor that runs them.',
+  description:
+    'One stream of a tenant and what happens to it: Kafka topics, schema validation, enrichment, windowed aggregation, sinks and the processor that runs them.',
   spec: PipelineSpec.describe('Desired state of the pipeline.'),
   status: PipelineStatus.describe('Observed state of the pipeline.'),
   nameRule: {
@@ -271,6 +403,12 @@ export const pipelineDefinition: KindDefinition = {
     { name: 'Desired', type: 'string', jsonPath: '.spec.lifecycle.desiredPhase' },
     { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
     { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
-    { name: 'Replicas', type: 'integer', jsonPath: '.status.replicas', priority: 1, description: 'Ready processor replicas.' },
+    {
+      name: 'Replicas',
+      type: 'integer',
+      jsonPath: '.status.replicas',
+      priority: 1,
+      description: 'Ready processor replicas.',
+    },
   ],
 };

@@ -22,14 +22,35 @@ export const TenantOwner = validated(
 
 export const TenantQuotas = z
   .object({
-    eventsPerSecond: z.int().min(1).max(10_000_000).default(1000).describe('Events per second the gateways accept for the tenant, over all its pipelines.'),
-    bytesPerSecond: z.int().min(1024).default(10 * 1024 * 1024).describe('Bytes per second the gateways accept for the tenant.'),
-    webSocketConnections: z.int().min(0).max(1_000_000).default(1000).describe('Concurrent WebSocket connections across all gateways.'),
+    eventsPerSecond: z
+      .int()
+      .min(1)
+      .max(10_000_000)
+      .default(1000)
+      .describe('Events per second the gateways accept for the tenant, over all its pipelines.'),
+    bytesPerSecond: z
+      .int()
+      .min(1024)
+      .default(10 * 1024 * 1024)
+      .describe('Bytes per second the gateways accept for the tenant.'),
+    webSocketConnections: z
+      .int()
+      .min(0)
+      .max(1_000_000)
+      .default(1000)
+      .describe('Concurrent WebSocket connections across all gateways.'),
     pipelines: z.int().min(0).max(1000).default(10).describe('How many Pipelines the tenant may have.'),
-    partitions: z.int().min(1).max(100_000).default(64).describe('Total Kafka partitions over all the tenant\'s topics.'),
+    partitions: z
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(64)
+      .describe("Total Kafka partitions over all the tenant's topics."),
     maxRetention: Duration.default('168h').describe('Longest retention a Pipeline of the tenant may ask for.'),
     cpu: Quantity.default('8').describe('CPU the tenant namespace may request in total (ResourceQuota requests.cpu).'),
-    memory: Quantity.default('16Gi').describe('Memory the tenant namespace may request in total (ResourceQuota requests.memory).'),
+    memory: Quantity.default('16Gi').describe(
+      'Memory the tenant namespace may request in total (ResourceQuota requests.memory).',
+    ),
   })
   .prefault({})
   .describe('Limits enforced by the gateways, the operator and a ResourceQuota in the tenant namespace.');
@@ -37,9 +58,15 @@ export const TenantQuotas = z
 export const TokenIssuer = validated(
   z.object({
     issuer: HttpUrl.describe('Expected iss claim of accepted tokens.'),
-    audiences: listSet(z.array(z.string().min(1).max(256)).min(1).max(16)).describe('Accepted aud values; a token must carry at least one.'),
-    jwksUrl: HttpUrl.optional().describe('URL of the issuer\'s JSON Web Key Set.'),
-    jwks: z.string().max(65536).optional().describe('Inline JSON Web Key Set, for issuers without a reachable JWKS URL.'),
+    audiences: listSet(z.array(z.string().min(1).max(256)).min(1).max(16)).describe(
+      'Accepted aud values; a token must carry at least one.',
+    ),
+    jwksUrl: HttpUrl.optional().describe("URL of the issuer's JSON Web Key Set."),
+    jwks: z
+      .string()
+      .max(65536)
+      .optional()
+      .describe('Inline JSON Web Key Set, for issuers without a reachable JWKS URL.'),
     tenantClaim: z.string().max(256).default('tenant').describe('Claim whose value must equal the tenant name.'),
   }),
   { rule: 'has(self.jwksUrl) != has(self.jwks)', message: 'exactly one of jwksUrl and jwks must be set' },
@@ -47,35 +74,56 @@ export const TokenIssuer = validated(
 
 export const TenantAuth = z
   .object({
-    issuers: listMap(z.array(TokenIssuer).max(8), 'issuer').describe('OAuth2/OIDC issuers whose JWTs the gateways accept for this tenant.'),
+    issuers: listMap(z.array(TokenIssuer).max(8), 'issuer').describe(
+      'OAuth2/OIDC issuers whose JWTs the gateways accept for this tenant.',
+    ),
   })
   .describe('Who may send events on behalf of the tenant.');
 
 export const TenantNetwork = z
   .object({
-    allowNamespaces: listSet(z.array(DnsLabel).max(64)).optional().describe('Namespaces, besides the platform namespace, whose pods may reach the tenant\'s workloads.'),
-    allowCidrs: listSet(z.array(Cidr).max(64)).optional().describe('Networks outside the cluster that may reach the tenant\'s workloads.'),
+    allowNamespaces: listSet(z.array(DnsLabel).max(64))
+      .optional()
+      .describe("Namespaces, besides the platform namespace, whose pods may reach the tenant's workloads."),
+    allowCidrs: listSet(z.array(Cidr).max(64))
+      .optional()
+      .describe("Networks outside the cluster that may reach the tenant's workloads."),
   })
   .describe('Ingress allowed into the tenant namespace; everything else is denied by NetworkPolicy.');
 
 export const TenantDataPolicy = z
   .object({
-    piiFields: listSet(z.array(JsonPointer).max(64)).optional().describe('Event fields that hold personal data; they are masked before storage and serving.'),
+    piiFields: listSet(z.array(JsonPointer).max(64))
+      .optional()
+      .describe('Event fields that hold personal data; they are masked before storage and serving.'),
     retentionDays: z.int().min(1).max(3650).default(30).describe('Days stored events and aggregates are kept.'),
   })
-  .describe('How the tenant\'s data is handled.');
+  .describe("How the tenant's data is handled.");
 
 export const TenantSpec = validated(
   z.object({
     displayName: z.string().max(256).optional().describe('Human-readable name of the customer.'),
-    namespace: validated(DnsLabel, { rule: 'self == oldSelf', message: 'namespace is immutable' }).optional().describe('Namespace the tenant owns; defaults to tenant-<name>. Cannot be changed.'),
-    owners: z.array(TenantOwner).min(1).max(32).describe('Subjects that may manage Weir resources in the tenant namespace.'),
+    namespace: validated(DnsLabel, { rule: 'self == oldSelf', message: 'namespace is immutable' })
+      .optional()
+      .describe('Namespace the tenant owns; defaults to tenant-<name>. Cannot be changed.'),
+    owners: z
+      .array(TenantOwner)
+      .min(1)
+      .max(32)
+      .describe('Subjects that may manage Weir resources in the tenant namespace.'),
     quotas: TenantQuotas,
     auth: TenantAuth.optional(),
     network: TenantNetwork.optional(),
     dataPolicy: TenantDataPolicy.prefault({}),
-    regions: listSet(z.array(DnsLabel).max(16)).optional().describe('Regions the tenant runs in; defaults to the default Region.'),
-    deletionPolicy: z.enum(['Delete', 'Retain']).default('Delete').describe('Whether the Redis user and the Postgres role and schema are removed (Delete) or kept (Retain) when the Tenant is deleted.'),
+    regions: listSet(z.array(DnsLabel).max(16))
+      .optional()
+      .describe('Regions the tenant runs in; defaults to the default Region.'),
+    deletionPolicy: z
+      .enum(['Delete', 'Retain'])
+      .default('Delete')
+      .describe(
+        'Whether the Redis user and the Postgres role and schema are removed (Delete) or kept (Retain) when the Tenant is deleted.',
+      ),
   }),
   {
     rule: 'has(self.namespace) == has(oldSelf.namespace)',
@@ -86,7 +134,10 @@ export const TenantSpec = validated(
 
 export const TenantStatus = z.object({
   observedGeneration: z.int().min(0).optional().describe('The metadata.generation the status was computed from.'),
-  phase: z.enum(['Pending', 'Provisioning', 'Ready', 'Degraded', 'Terminating']).optional().describe('Summary of where the tenant stands.'),
+  phase: z
+    .enum(['Pending', 'Provisioning', 'Ready', 'Degraded', 'Terminating'])
+    .optional()
+    .describe('Summary of where the tenant stands.'),
   conditions: Conditions.optional(),
   namespace: z.string().max(63).optional().describe('Namespace the tenant owns.'),
   topicPrefix: z.string().max(128).optional().describe('Prefix of every Kafka topic of the tenant.'),
@@ -94,7 +145,11 @@ export const TenantStatus = z.object({
   redisKeyPrefix: z.string().max(128).optional().describe('Prefix of every Redis key the tenant may touch.'),
   postgresRole: z.string().max(63).optional().describe('Postgres role of the tenant.'),
   postgresSchema: z.string().max(63).optional().describe('Postgres schema only the tenant role can use.'),
-  credentialsSecret: z.string().max(253).optional().describe('Secret in the tenant namespace that holds the generated credentials.'),
+  credentialsSecret: z
+    .string()
+    .max(253)
+    .optional()
+    .describe('Secret in the tenant namespace that holds the generated credentials.'),
 });
 
 export type TenantSpec = z.output<typeof TenantSpec>;
@@ -111,7 +166,9 @@ const TENANT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
  */
 export function assertTenantName(tenant: unknown): asserts tenant is string {
   if (typeof tenant !== 'string' || tenant.length > MAX_TENANT_NAME || !TENANT_NAME.test(tenant)) {
-    throw new TypeError(`invalid tenant name ${JSON.stringify(tenant)}: must be a DNS label of at most ${MAX_TENANT_NAME} characters`);
+    throw new TypeError(
+      `invalid tenant name ${JSON.stringify(tenant)}: must be a DNS label of at most ${MAX_TENANT_NAME} characters`,
+    );
   }
 }
 
@@ -121,7 +178,8 @@ export const tenantDefinition: KindDefinition = {
   singular: 'tenant',
   shortNames: ['wtn'],
   scope: 'Cluster',
-  description: 'A customer of the Weir platform: an isolated namespace, quotas, network policy, RBAC, a Redis ACL user, a Postgres schema and a Kafka topic prefix.',
+  description:
+    'A customer of the Weir platform: an isolated namespace, quotas, network policy, RBAC, a Redis ACL user, a Postgres schema and a Kafka topic prefix.',
   spec: TenantSpec.describe('Desired state of the tenant.'),
   status: TenantStatus.describe('Observed state of the tenant.'),
   nameRule: {
@@ -135,7 +193,19 @@ export const tenantDefinition: KindDefinition = {
     { name: 'Tenant Namespace', type: 'string', jsonPath: '.status.namespace' },
     { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
     { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
-    { name: 'Pipelines', type: 'integer', jsonPath: '.spec.quotas.pipelines', description: 'Pipelines the tenant may have.', priority: 1 },
-    { name: 'Events/s', type: 'integer', jsonPath: '.spec.quotas.eventsPerSecond', description: 'Events per second the gateways accept.', priority: 1 },
+    {
+      name: 'Pipelines',
+      type: 'integer',
+      jsonPath: '.spec.quotas.pipelines',
+      description: 'Pipelines the tenant may have.',
+      priority: 1,
+    },
+    {
+      name: 'Events/s',
+      type: 'integer',
+      jsonPath: '.spec.quotas.eventsPerSecond',
+      description: 'Events per second the gateways accept.',
+      priority: 1,
+    },
   ],
 };

@@ -12,7 +12,19 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { weirKinds } from '../crds/index.ts';
-import { apiErrorMessage, applyWeirObject, connect, deleteWeirObject, ensureNamespace, installCrds, kubectl, readManifests, root, yamlFiles, type Clients } from './cluster.ts';
+import {
+  apiErrorMessage,
+  applyWeirObject,
+  connect,
+  deleteWeirObject,
+  ensureNamespace,
+  installCrds,
+  kubectl,
+  readManifests,
+  root,
+  yamlFiles,
+  type Clients,
+} from './cluster.ts';
 
 const ADMISSION_NAMESPACE = 'weir-e2e-admission';
 const EXAMPLES_NAMESPACE = 'tenant-acme';
@@ -40,7 +52,8 @@ before(async () => {
 
 after(async () => {
   for (const obj of created.reverse()) await deleteWeirObject(clients.custom, obj);
-  for (const file of yamlFiles(join(root, 'examples'))) kubectl(['delete', '--ignore-not-found', '--wait=false', '-f', file]);
+  for (const file of yamlFiles(join(root, 'examples')))
+    kubectl(['delete', '--ignore-not-found', '--wait=false', '-f', file]);
 });
 
 describe('the CRDs', () => {
@@ -79,20 +92,45 @@ describe('the CRDs', () => {
 
 describe('the examples', () => {
   it('apply with kubectl apply --server-side', () => {
-    const applied = kubectl(['apply', '--server-side', '--field-manager=weir-e2e-kubectl', '-f', join(root, 'examples')]);
+    const applied = kubectl([
+      'apply',
+      '--server-side',
+      '--field-manager=weir-e2e-kubectl',
+      '-f',
+      join(root, 'examples'),
+    ]);
     assert.equal(applied.status, 0, applied.stderr);
-    assert.equal(applied.stdout.trim().split('\n').filter((l) => l.includes('serverside-applied')).length, yamlFiles(join(root, 'examples')).length);
+    assert.equal(
+      applied.stdout
+        .trim()
+        .split('\n')
+        .filter((l) => l.includes('serverside-applied')).length,
+      yamlFiles(join(root, 'examples')).length,
+    );
   });
 
   it('apply with @kubernetes/client-node and come back with defaults filled in', async () => {
     for (const file of yamlFiles(join(root, 'examples'))) {
       for (const obj of readManifests(file)) {
-        const applied = (await applyWeirObject(clients.custom, obj)) as KubernetesObject & { spec: Record<string, unknown> };
+        const applied = (await applyWeirObject(clients.custom, obj)) as KubernetesObject & {
+          spec: Record<string, unknown>;
+        };
         assert.equal(applied.metadata?.name, obj.metadata?.name);
         if (obj.kind === 'Pipeline') {
-          assert.deepEqual(applied.spec.failure, { maxRetries: 5, backoff: { initial: '500ms', max: '2m', multiplier: 2 } });
-          const aggregations = applied.spec.aggregate as { name: string; allowedLateness: string; eventTime: { maxOutOfOrderness: string } }[];
-          assert.equal(aggregations.find((a) => a.name === 'sessions')?.eventTime.maxOutOfOrderness, '5s', 'defaults apply inside list items');
+          assert.deepEqual(applied.spec.failure, {
+            maxRetries: 5,
+            backoff: { initial: '500ms', max: '2m', multiplier: 2 },
+          });
+          const aggregations = applied.spec.aggregate as {
+            name: string;
+            allowedLateness: string;
+            eventTime: { maxOutOfOrderness: string };
+          }[];
+          assert.equal(
+            aggregations.find((a) => a.name === 'sessions')?.eventTime.maxOutOfOrderness,
+            '5s',
+            'defaults apply inside list items',
+          );
         }
       }
     }
@@ -108,7 +146,12 @@ describe('the examples', () => {
     assert.match(tenants.stdout.split('\n')[0] ?? '', /^NAME\s+TENANT NAMESPACE\s+READY\s+PHASE\s+AGE$/);
     const all = kubectl(['get', 'weir', '-A']);
     assert.equal(all.status, 0, all.stderr);
-    for (const name of ['pipeline.weir.dev/clickstream', 'tenant.weir.dev/acme', 'ratelimitpolicy.weir.dev/clickstream-limits', 'region.weir.dev/eu-west-1']) {
+    for (const name of [
+      'pipeline.weir.dev/clickstream',
+      'tenant.weir.dev/acme',
+      'ratelimitpolicy.weir.dev/clickstream-limits',
+      'region.weir.dev/eu-west-1',
+    ]) {
       assert.ok(all.stdout.includes(name), `kubectl get weir -A lacks ${name}:\n${all.stdout}`);
     }
   });
@@ -131,9 +174,13 @@ describe('bad manifests', () => {
       for (const obj of setup) {
         created.push(await applyWeirObject(clients.custom, obj));
       }
-      const result = kubectl(['apply', '--server-side', '--force-conflicts', '--field-manager=weir-e2e-kubectl', '-f', '-'], stringify(rejected));
+      const result = kubectl(
+        ['apply', '--server-side', '--force-conflicts', '--field-manager=weir-e2e-kubectl', '-f', '-'],
+        stringify(rejected),
+      );
       assert.notEqual(result.status, 0, `kubectl accepted ${name}:\n${result.stdout}`);
-      for (const expected of expectations(file)) assert.ok(result.stderr.includes(expected), `kubectl's error lacks «${expected}»:\n${result.stderr}`);
+      for (const expected of expectations(file))
+        assert.ok(result.stderr.includes(expected), `kubectl's error lacks «${expected}»:\n${result.stderr}`);
     });
 
     it(`${name}: rejected through @kubernetes/client-node with the field and the reason`, async () => {
@@ -143,7 +190,8 @@ describe('bad manifests', () => {
         (e: unknown) => e,
       );
       const message = apiErrorMessage(err);
-      for (const expected of expectations(file)) assert.ok(message.includes(expected), `the API error lacks «${expected}»:\n${message}`);
+      for (const expected of expectations(file))
+        assert.ok(message.includes(expected), `the API error lacks «${expected}»:\n${message}`);
     });
   }
 });

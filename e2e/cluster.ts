@@ -7,20 +7,34 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  ApiextensionsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { GROUP, VERSION, weirKinds } from '../crds/index.ts';
-import { reuseConnections } from '../operator/runtime/kube-config.ts';
+import { reuseConnections } from '../lib/kube/kube-config.ts';
 
 export const root = join(import.meta.dirname, '..');
 export const FIELD_MANAGER = 'weir-e2e';
 
 /** Clients for the cluster in KUBECONFIG. */
 export function connect() {
-  if (!process.env.KUBECONFIG) throw new Error('KUBECONFIG is not set: run e2e tests with `npm run test:e2e` or give them a cluster');
+  if (!process.env.KUBECONFIG)
+    throw new Error('KUBECONFIG is not set: run e2e tests with `npm run test:e2e` or give them a cluster');
   const kc = reuseConnections(new KubeConfig());
   kc.loadFromDefault();
-  return { kc, core: kc.makeApiClient(CoreV1Api), custom: kc.makeApiClient(CustomObjectsApi), apiext: kc.makeApiClient(ApiextensionsV1Api) };
+  return {
+    kc,
+    core: kc.makeApiClient(CoreV1Api),
+    custom: kc.makeApiClient(CustomObjectsApi),
+    apiext: kc.makeApiClient(ApiextensionsV1Api),
+  };
 }
 
 export type Clients = ReturnType<typeof connect>;
@@ -47,7 +61,10 @@ export function readManifests(path: string): KubernetesObject[] {
 
 /** The YAML files of a directory, sorted. */
 export function yamlFiles(dir: string): string[] {
-  return readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort().map((f) => join(dir, f));
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
+    .map((f) => join(dir, f));
 }
 
 function pluralOf(kind: string | undefined): string {
@@ -65,10 +82,21 @@ export async function applyWeirObject(custom: CustomObjectsApi, obj: KubernetesO
   const name = obj.metadata?.name ?? '';
   const namespace = obj.metadata?.namespace;
   const options = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
-  const common = { group: GROUP, version: VERSION, plural, name, body: obj, fieldManager: FIELD_MANAGER, fieldValidation: 'Strict', force: true };
-  return (namespace
-    ? await custom.patchNamespacedCustomObject({ ...common, namespace }, options)
-    : await custom.patchClusterCustomObject(common, options)) as KubernetesObject;
+  const common = {
+    group: GROUP,
+    version: VERSION,
+    plural,
+    name,
+    body: obj,
+    fieldManager: FIELD_MANAGER,
+    fieldValidation: 'Strict',
+    force: true,
+  };
+  return (
+    namespace
+      ? await custom.patchNamespacedCustomObject({ ...common, namespace }, options)
+      : await custom.patchClusterCustomObject(common, options)
+  ) as KubernetesObject;
 }
 
 /** Deletes a Weir object if it exists. */
@@ -77,7 +105,8 @@ export async function deleteWeirObject(custom: CustomObjectsApi, obj: Kubernetes
   const name = obj.metadata?.name ?? '';
   const namespace = obj.metadata?.namespace;
   try {
-    if (namespace) await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace, name });
+    if (namespace)
+      await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace, name });
     else await custom.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural, name });
   } catch (err) {
     if ((err as { code?: number }).code !== 404) throw err;
@@ -95,7 +124,14 @@ export async function ensureNamespace(core: CoreV1Api, name: string): Promise<vo
 
 /** Installs (or updates) the Weir CRDs with kubectl and waits until they are served. */
 export async function installCrds(clients: Clients): Promise<void> {
-  const applied = kubectl(['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', join(root, 'crds')]);
+  const applied = kubectl([
+    'apply',
+    '--server-side',
+    `--field-manager=${FIELD_MANAGER}`,
+    '--force-conflicts',
+    '-f',
+    join(root, 'crds'),
+  ]);
   if (applied.status !== 0) throw new Error(`installing the CRDs failed:\n${applied.stderr}`);
   const deadline = Date.now() + 60_000;
   for (const def of weirKinds) {
@@ -128,20 +164,37 @@ export function apiErrorMessage(err: unknown): string {
  * account, so e2e tests run the operator with exactly the permissions the chart grants.
  */
 export async function operatorKubeconfig(clients: Clients, namespace: string): Promise<string> {
-  const rendered = spawnSync('helm', ['template', 'weir', join(root, 'charts', 'weir'), '--namespace', namespace], { encoding: 'utf8' });
+  const rendered = spawnSync('helm', ['template', 'weir', join(root, 'charts', 'weir'), '--namespace', namespace], {
+    encoding: 'utf8',
+  });
   if (rendered.status !== 0) throw new Error(`helm template failed:\n${rendered.stderr}`);
   const rbacKinds = new Set(['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
   const docs = parseAllDocuments(rendered.stdout)
     .map((d) => d.toJS() as KubernetesObject | null)
     .filter((d): d is KubernetesObject => d !== null && rbacKinds.has(d.kind ?? ''));
-  const applied = kubectl(['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', '-'], docs.map((d) => JSON.stringify(d)).join('\n'));
+  const applied = kubectl(
+    ['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', '-'],
+    docs.map((d) => JSON.stringify(d)).join('\n'),
+  );
   if (applied.status !== 0) throw new Error(`applying the chart's RBAC failed:\n${applied.stderr}`);
-  const token = await clients.core.createNamespacedServiceAccountToken({ namespace, name: 'weir-operator', body: { spec: { expirationSeconds: 7200, audiences: [] } } });
+  const token = await clients.core.createNamespacedServiceAccountToken({
+    namespace,
+    name: 'weir-operator',
+    body: { spec: { expirationSeconds: 7200, audiences: [] } },
+  });
   const cluster = clients.kc.getCurrentCluster();
   if (!cluster) throw new Error('KUBECONFIG has no current cluster');
   const kc = new KubeConfig();
   kc.loadFromOptions({
-    clusters: [{ name: 'e2e', server: cluster.server, caData: cluster.caData, caFile: cluster.caFile, skipTLSVerify: cluster.skipTLSVerify }],
+    clusters: [
+      {
+        name: 'e2e',
+        server: cluster.server,
+        caData: cluster.caData,
+        caFile: cluster.caFile,
+        skipTLSVerify: cluster.skipTLSVerify,
+      },
+    ],
     users: [{ name: 'weir-operator', token: token.status?.token }],
     contexts: [{ name: 'e2e', cluster: 'e2e', user: 'weir-operator' }],
     currentContext: 'e2e',

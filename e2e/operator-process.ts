@@ -12,14 +12,26 @@ export class OperatorProcess {
   readonly healthPort: number;
 
   /** Starts a replica; `healthPort` must be free (see freePort in hack/local-env/ports.ts). */
-  constructor(identity: string, options: { kubeconfig: string; namespace: string; healthPort: number; args?: string[]; nodeOptions?: string[] }) {
+  constructor(
+    identity: string,
+    options: { kubeconfig: string; namespace: string; healthPort: number; args?: string[]; nodeOptions?: string[] },
+  ) {
     this.identity = identity;
     this.healthPort = options.healthPort;
-    const args = [`--identity=${identity}`, `--health-port=${options.healthPort}`, `--leader-election-namespace=${options.namespace}`, ...(options.args ?? [])];
-    this.#child = spawn(process.execPath, [...(options.nodeOptions ?? []), join(root, 'operator', 'main.ts'), ...args], {
-      env: { ...process.env, KUBECONFIG: options.kubeconfig },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const args = [
+      `--identity=${identity}`,
+      `--health-port=${options.healthPort}`,
+      `--leader-election-namespace=${options.namespace}`,
+      ...(options.args ?? []),
+    ];
+    this.#child = spawn(
+      process.execPath,
+      [...(options.nodeOptions ?? []), join(root, 'operator', 'main.ts'), ...args],
+      {
+        env: { ...process.env, KUBECONFIG: options.kubeconfig },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     let buffered = '';
     this.#child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       buffered += chunk;
@@ -52,7 +64,10 @@ export class OperatorProcess {
   async ready(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      const ok = await fetch(`http://127.0.0.1:${this.healthPort}/readyz`).then((r) => r.ok, () => false);
+      const ok = await fetch(`http://127.0.0.1:${this.healthPort}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok) return;
       await new Promise((r) => setTimeout(r, 200));
     }

@@ -33,24 +33,46 @@ export async function setUpPlatform(): Promise<{ clients: Clients; operatorKube:
   const operatorKube = await operatorKubeconfig(clients, PLATFORM);
   const pgUrl = new URL(env('WEIR_POSTGRES_URL'));
   const redisUrl = new URL(env('WEIR_REDIS_URL'));
-  await replaceSecret(clients, 'e2e-postgres-admin', { username: decodeURIComponent(pgUrl.username), password: decodeURIComponent(pgUrl.password) });
-  await replaceSecret(clients, 'e2e-redis-admin', { username: decodeURIComponent(redisUrl.username) || 'default', password: decodeURIComponent(redisUrl.password) });
+  await replaceSecret(clients, 'e2e-postgres-admin', {
+    username: decodeURIComponent(pgUrl.username),
+    password: decodeURIComponent(pgUrl.password),
+  });
+  await replaceSecret(clients, 'e2e-redis-admin', {
+    username: decodeURIComponent(redisUrl.username) || 'default',
+    password: decodeURIComponent(redisUrl.password),
+  });
   await applyWeirObject(clients.custom, {
     apiVersion: 'weir.dev/v1alpha1',
     kind: 'Region',
     metadata: { name: REGION },
     spec: {
       kafka: { bootstrapServers: [env('WEIR_KAFKA_BROKERS')] },
-      redis: { endpoints: [redisUrl.host], adminCredentialsSecretRef: { namespace: PLATFORM, name: 'e2e-redis-admin' } },
-      postgres: { primary: pgUrl.host, database: 'postgres', adminCredentialsSecretRef: { namespace: PLATFORM, name: 'e2e-postgres-admin' } },
+      redis: {
+        endpoints: [redisUrl.host],
+        adminCredentialsSecretRef: { namespace: PLATFORM, name: 'e2e-redis-admin' },
+      },
+      postgres: {
+        primary: pgUrl.host,
+        database: 'postgres',
+        adminCredentialsSecretRef: { namespace: PLATFORM, name: 'e2e-postgres-admin' },
+      },
     },
   } as never);
   return { clients, operatorKube };
 }
 
 /** Starts an operator replica under the chart's RBAC. */
-export async function startOperator(operatorKube: string, identity: string, args: string[] = []): Promise<OperatorProcess> {
-  return new OperatorProcess(identity, { kubeconfig: operatorKube, namespace: PLATFORM, healthPort: await freePort(), args: [...FAST, ...args] });
+export async function startOperator(
+  operatorKube: string,
+  identity: string,
+  args: string[] = [],
+): Promise<OperatorProcess> {
+  return new OperatorProcess(identity, {
+    kubeconfig: operatorKube,
+    namespace: PLATFORM,
+    healthPort: await freePort(),
+    args: [...FAST, ...args],
+  });
 }
 
 /** Applies a Tenant in the platform's Region, owned by `<name>-owner`, and waits until it is Ready. */
@@ -62,7 +84,12 @@ export async function readyTenant(clients: Clients, name: string, quotas: Record
     spec: { owners: [{ kind: 'User', name: `${name}-owner` }], regions: [REGION], quotas },
   } as never);
   await eventually(async () => {
-    const t = (await clients.custom.getClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'tenants', name })) as { status?: { phase?: string } };
+    const t = (await clients.custom.getClusterCustomObject({
+      group: 'weir.dev',
+      version: 'v1alpha1',
+      plural: 'tenants',
+      name,
+    })) as { status?: { phase?: string } };
     assert.equal(t.status?.phase, 'Ready');
   }, 60_000);
 }

@@ -18,7 +18,11 @@ import { env, PLATFORM, REGION, setUpPlatform, startOperator as startPlatformOpe
 
 interface TenantView {
   metadata: { name: string; finalizers?: string[]; managedFields?: { manager?: string; operation?: string }[] };
-  status?: { phase?: string; namespace?: string; conditions?: { type: string; status: string; reason?: string; message?: string }[] };
+  status?: {
+    phase?: string;
+    namespace?: string;
+    conditions?: { type: string; status: string; reason?: string; message?: string }[];
+  };
 }
 
 let clients: Clients;
@@ -30,17 +34,29 @@ function tenant(name: string, extra: Record<string, unknown> = {}) {
     apiVersion: 'weir.dev/v1alpha1',
     kind: 'Tenant',
     metadata: { name },
-    spec: { owners: [{ kind: 'User', name: `${name}-owner` }], regions: [REGION], quotas: { cpu: '2', memory: '4Gi', pipelines: 5 }, ...extra },
+    spec: {
+      owners: [{ kind: 'User', name: `${name}-owner` }],
+      regions: [REGION],
+      quotas: { cpu: '2', memory: '4Gi', pipelines: 5 },
+      ...extra,
+    },
   };
 }
 
 async function getTenant(name: string): Promise<TenantView> {
-  return (await clients.custom.getClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'tenants', name })) as TenantView;
+  return (await clients.custom.getClusterCustomObject({
+    group: 'weir.dev',
+    version: 'v1alpha1',
+    plural: 'tenants',
+    name,
+  })) as TenantView;
 }
 
 /** The managedFields entries of the operator's finalizer writes. */
 function finalizerManagers(t: TenantView): string[] {
-  return (t.metadata.managedFields ?? []).filter((e) => e.manager === 'weir-operator-finalizer').map((e) => `${e.manager}/${e.operation}`);
+  return (t.metadata.managedFields ?? [])
+    .filter((e) => e.manager === 'weir-operator-finalizer')
+    .map((e) => `${e.manager}/${e.operation}`);
 }
 
 function condition(t: TenantView, type: string) {
@@ -50,14 +66,20 @@ function condition(t: TenantView, type: string) {
 async function readyTenant(name: string, timeoutMs = 60_000): Promise<TenantView> {
   return eventually(async () => {
     const t = await getTenant(name);
-    assert.equal(condition(t, 'Ready')?.status, 'True', `tenant ${name} not Ready: ${JSON.stringify(t.status?.conditions)}`);
+    assert.equal(
+      condition(t, 'Ready')?.status,
+      'True',
+      `tenant ${name} not Ready: ${JSON.stringify(t.status?.conditions)}`,
+    );
     return t;
   }, timeoutMs);
 }
 
 async function credentials(namespace: string): Promise<Record<string, string>> {
   const secret: V1Secret = await clients.core.readNamespacedSecret({ namespace, name: 'weir-credentials' });
-  return Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+  return Object.fromEntries(
+    Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+  );
 }
 
 async function startOperator(identity: string, args: string[] = []): Promise<OperatorProcess> {
@@ -83,7 +105,8 @@ describe('a tenant', () => {
     const alpha = await readyTenant('alpha');
     assert.equal(alpha.status?.namespace, 'tenant-alpha');
     assert.equal(alpha.status?.phase, 'Ready');
-    for (const type of ['NamespaceReady', 'QuotasReady', 'NetworkReady', 'RbacReady', 'RedisReady', 'PostgresReady']) assert.equal(condition(alpha, type)?.status, 'True', type);
+    for (const type of ['NamespaceReady', 'QuotasReady', 'NetworkReady', 'RbacReady', 'RedisReady', 'PostgresReady'])
+      assert.equal(condition(alpha, type)?.status, 'True', type);
     assert.deepEqual(alpha.metadata.finalizers, ['weir.dev/tenant-backends']);
     const quota = await clients.core.readNamespacedResourceQuota({ namespace: 'tenant-alpha', name: 'weir-quota' });
     assert.equal(quota.spec?.hard?.['requests.cpu'], '2');
@@ -96,14 +119,24 @@ describe('a tenant', () => {
     const a = await credentials('tenant-alpha');
     const b = await credentials('tenant-beta');
     const host = new URL(env('WEIR_REDIS_URL'));
-    const asA = new Redis({ host: host.hostname, port: Number(host.port), username: a['redis-username'], password: a['redis-password'], maxRetriesPerRequest: 0 });
+    const asA = new Redis({
+      host: host.hostname,
+      port: Number(host.port),
+      username: a['redis-username'],
+      password: a['redis-password'],
+      maxRetriesPerRequest: 0,
+    });
     try {
       await asA.set(`${a['redis-key-prefix']}greeting`, 'hi');
       assert.equal(await asA.get(`${a['redis-key-prefix']}greeting`), 'hi');
       await assert.rejects(asA.get(`${b['redis-key-prefix']}greeting`), /NOPERM/);
       await assert.rejects(asA.set(`${b['redis-key-prefix']}x`, 'y'), /NOPERM/);
       await assert.rejects(asA.keys('*'), /NOPERM/);
-      await assert.rejects(asA.call('AUTH', 'default', 'guess'), /WRONGPASS/, 'the default user must not be open to tenants');
+      await assert.rejects(
+        asA.call('AUTH', 'default', 'guess'),
+        /WRONGPASS/,
+        'the default user must not be open to tenants',
+      );
     } finally {
       asA.disconnect();
     }
@@ -114,7 +147,13 @@ describe('a tenant', () => {
     const b = await credentials('tenant-beta');
     const admin = new URL(env('WEIR_POSTGRES_URL'));
     const connectAs = (c: Record<string, string>) =>
-      new pg.Client({ host: admin.hostname, port: Number(admin.port), database: c['postgres-database'], user: c['postgres-username'], password: c['postgres-password'] });
+      new pg.Client({
+        host: admin.hostname,
+        port: Number(admin.port),
+        database: c['postgres-database'],
+        user: c['postgres-username'],
+        password: c['postgres-password'],
+      });
     const asB = connectAs(b);
     await asB.connect();
     await asB.query('CREATE TABLE IF NOT EXISTS secrets (v text)');
@@ -130,8 +169,14 @@ describe('a tenant', () => {
   });
 
   it('records a Ready event that kubectl describe shows', async () => {
-    const events = await clients.core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.kind=Tenant,involvedObject.name=alpha' });
-    assert.ok(events.items.some((e) => e.reason === 'Ready' && e.type === 'Normal'), JSON.stringify(events.items.map((e) => e.reason)));
+    const events = await clients.core.listNamespacedEvent({
+      namespace: 'default',
+      fieldSelector: 'involvedObject.kind=Tenant,involvedObject.name=alpha',
+    });
+    assert.ok(
+      events.items.some((e) => e.reason === 'Ready' && e.type === 'Normal'),
+      JSON.stringify(events.items.map((e) => e.reason)),
+    );
   });
 
   it('leaves fields that other managers own alone', async () => {
@@ -151,8 +196,14 @@ describe('a tenant', () => {
 
   it('gets a ResourceQuota deleted by hand back within seconds, and follows spec changes', async () => {
     await clients.core.deleteNamespacedResourceQuota({ namespace: 'tenant-alpha', name: 'weir-quota' });
-    await eventually(() => clients.core.readNamespacedResourceQuota({ namespace: 'tenant-alpha', name: 'weir-quota' }), 15_000);
-    await applyWeirObject(clients.custom, tenant('alpha', { quotas: { cpu: '3', memory: '4Gi', pipelines: 5 } }) as never);
+    await eventually(
+      () => clients.core.readNamespacedResourceQuota({ namespace: 'tenant-alpha', name: 'weir-quota' }),
+      15_000,
+    );
+    await applyWeirObject(
+      clients.custom,
+      tenant('alpha', { quotas: { cpu: '3', memory: '4Gi', pipelines: 5 } }) as never,
+    );
     await eventually(async () => {
       const quota = await clients.core.readNamespacedResourceQuota({ namespace: 'tenant-alpha', name: 'weir-quota' });
       assert.equal(quota.spec?.hard?.['requests.cpu'], '3');
@@ -161,7 +212,13 @@ describe('a tenant', () => {
 
   it('puts its finalizer back when someone removes it', async () => {
     await clients.custom.patchClusterCustomObject(
-      { group: 'weir.dev', version: 'v1alpha1', plural: 'tenants', name: 'alpha', body: [{ op: 'remove', path: '/metadata/finalizers' }] },
+      {
+        group: 'weir.dev',
+        version: 'v1alpha1',
+        plural: 'tenants',
+        name: 'alpha',
+        body: [{ op: 'remove', path: '/metadata/finalizers' }],
+      },
       setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
     );
     await eventually(async () => {
@@ -211,7 +268,9 @@ describe('a tenant', () => {
       await pgAdmin.end();
     }
     await eventually(async () => {
-      const ns = await clients.core.readNamespace({ name: 'tenant-gamma' }).catch((err: { code?: number }) => (err.code === 404 ? undefined : Promise.reject(err)));
+      const ns = await clients.core
+        .readNamespace({ name: 'tenant-gamma' })
+        .catch((err: { code?: number }) => (err.code === 404 ? undefined : Promise.reject(err)));
       assert.ok(!ns || ns.metadata?.deletionTimestamp, 'the namespace is still there');
     }, 30_000);
     await operators.pop()!.stop();
@@ -226,8 +285,13 @@ describe('the operator', () => {
     await eventually(() => assert.ok(first.logs.some((l) => l.msg === 'starting controllers')), 30_000);
     await sleep(100);
     await first.kill();
-    const readyAtCrash = (await Promise.all(names.map(getTenant))).filter((t) => condition(t, 'Ready')?.status === 'True').length;
-    assert.ok(readyAtCrash < names.length, 'every tenant was already Ready when the operator was killed: the crash came too late to test anything');
+    const readyAtCrash = (await Promise.all(names.map(getTenant))).filter(
+      (t) => condition(t, 'Ready')?.status === 'True',
+    ).length;
+    assert.ok(
+      readyAtCrash < names.length,
+      'every tenant was already Ready when the operator was killed: the crash came too late to test anything',
+    );
     await startOperator('recovered', ['--leader-elect=false']);
     for (const n of names) await readyTenant(n, 90_000);
     await operators.pop()!.stop();
@@ -249,14 +313,21 @@ describe('the operator', () => {
     await readyTenant('theta');
     assert.match(await leader.metrics(), /leader_election_master_status\{name="weir-operator"\} 1/);
     assert.match(await follower.metrics(), /leader_election_master_status\{name="weir-operator"\} 0/);
-    assert.doesNotMatch(await follower.metrics(), /controller_runtime_reconcile_total\{controller="tenant",result="success"\} [1-9]/);
+    assert.doesNotMatch(
+      await follower.metrics(),
+      /controller_runtime_reconcile_total\{controller="tenant",result="success"\} [1-9]/,
+    );
 
     const killedAt = Date.now();
     await leader.kill();
-    await eventually(async () => {
-      const lease = await leases.readNamespacedLease({ namespace: PLATFORM, name: 'weir-operator' });
-      assert.equal(lease.spec?.holderIdentity, follower.identity);
-    }, 30_000, 200);
+    await eventually(
+      async () => {
+        const lease = await leases.readNamespacedLease({ namespace: PLATFORM, name: 'weir-operator' });
+        assert.equal(lease.spec?.holderIdentity, follower.identity);
+      },
+      30_000,
+      200,
+    );
     const takeover = Date.now() - killedAt;
     assert.ok(takeover < 4_000 * 3, `takeover took ${takeover} ms with a 4 s lease`);
     await applyWeirObject(clients.custom, tenant('iota') as never);
@@ -270,14 +341,21 @@ describe('deleting a tenant', () => {
     const op = await startOperator('deleter', ['--leader-elect=false']);
     // Restored from a backup, say: the manifest lists the operator's finalizer itself, so
     // the finalizer is the restorer's as much as the operator's, and still must go.
-    await applyWeirObject(clients.custom, { ...tenant('kept', { deletionPolicy: 'Retain' }), metadata: { name: 'kept', finalizers: ['weir.dev/tenant-backends'] } } as never);
+    await applyWeirObject(clients.custom, {
+      ...tenant('kept', { deletionPolicy: 'Retain' }),
+      metadata: { name: 'kept', finalizers: ['weir.dev/tenant-backends'] },
+    } as never);
     await readyTenant('kept');
     const c = await credentials('tenant-kept');
     await deleteWeirObject(clients.custom, tenant('kept'));
     await eventually(() => assert.rejects(getTenant('kept'), (err: { code?: number }) => err.code === 404), 30_000);
     const admin = new Redis(env('WEIR_REDIS_URL'));
     try {
-      assert.notEqual(await admin.call('ACL', 'GETUSER', c['redis-username']!), null, 'the Redis user was removed despite Retain');
+      assert.notEqual(
+        await admin.call('ACL', 'GETUSER', c['redis-username']!),
+        null,
+        'the Redis user was removed despite Retain',
+      );
     } finally {
       admin.disconnect();
     }
@@ -302,7 +380,13 @@ describe('deleting a tenant', () => {
       await sleep(2000);
       assert.equal((await getTenant('stuck')).metadata.name, 'stuck', 'the finalizer let go while Postgres was down');
       await clients.custom.patchClusterCustomObject(
-        { group: 'weir.dev', version: 'v1alpha1', plural: 'tenants', name: 'stuck', body: { metadata: { annotations: { 'weir.dev/release-finalizer': 'true' } } } },
+        {
+          group: 'weir.dev',
+          version: 'v1alpha1',
+          plural: 'tenants',
+          name: 'stuck',
+          body: { metadata: { annotations: { 'weir.dev/release-finalizer': 'true' } } },
+        },
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       );
       await eventually(() => assert.rejects(getTenant('stuck'), (err: { code?: number }) => err.code === 404), 30_000);

@@ -35,7 +35,11 @@ async function main(check: boolean): Promise<number> {
       stale.push(relative(root, path));
       if (!check) await writeFile(path, contents);
     }
-    strays.push(...(await readdir(dir)).filter((f) => f.endsWith('.yaml') && !files.has(f)).map((f) => relative(root, join(dir, f))));
+    strays.push(
+      ...(await readdir(dir))
+        .filter((f) => f.endsWith('.yaml') && !files.has(f))
+        .map((f) => relative(root, join(dir, f))),
+    );
   }
   if (check) {
     for (const name of [...stale, ...strays]) console.error(`${name} differs from what hack/generate-crds.ts writes`);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test entry point behind `npm test` and its parts.
 #
-#   hack/test.sh all          generated files, lint, typecheck, then unit, integration and
+#   hack/test.sh all          generated files, lint, format, typecheck, then unit, integration and
 #                             e2e tests in one local environment (the default)
 #   hack/test.sh unit|integration|e2e|lint|typecheck|generated
 #
@@ -36,7 +36,10 @@ step() {
 stage=${1:-all}
 case $stage in
   generated) step 'generated files' node hack/generate-crds.ts --check ;;
-  lint) step lint eslint --max-warnings=0 . ;;
+  lint)
+    step lint eslint --max-warnings=0 .
+    step format prettier --check --log-level=warn .
+    ;;
   typecheck) step typecheck tsc -p tsconfig.json ;;
   unit) step 'unit tests' "${node_test[@]}" $(unit_files) ;;
   integration) step 'integration tests' in_env "${serial[@]}" $(integration_files) ;;
@@ -44,6 +47,7 @@ case $stage in
   all)
     step 'generated files' node hack/generate-crds.ts --check
     step lint eslint --max-warnings=0 .
+    step format prettier --check --log-level=warn .
     step typecheck tsc -p tsconfig.json
     # One environment for every test: unit tests do not use it, and starting it once saves time.
     step 'unit, integration and e2e tests' in_env "${serial[@]}" \

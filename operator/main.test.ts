@@ -11,15 +11,25 @@ describe('loadConfig', () => {
   });
 
   it('prefers flags over WEIR_* variables over defaults', () => {
-    const c = loadConfig(['--concurrency=3'], { WEIR_CONCURRENCY: '5', WEIR_HEALTH_PORT: '9090', POD_NAMESPACE: 'platform' });
+    const c = loadConfig(['--concurrency=3'], {
+      WEIR_CONCURRENCY: '5',
+      WEIR_HEALTH_PORT: '9090',
+      POD_NAMESPACE: 'platform',
+    });
     assert.equal(c.concurrency, 3);
     assert.equal(c.healthPort, 9090);
     assert.equal(c.leaderElectionNamespace, 'platform');
   });
 
   it('names the flag and the variable when a value is bad', () => {
-    assert.throws(() => loadConfig(['--concurrency=zero'], {}), /--concurrency \(WEIR_CONCURRENCY\) must be an integer of at least 1, got 'zero'/);
-    assert.throws(() => loadConfig([], { WEIR_LEADER_ELECT: 'yes' }), /--leader-elect \(WEIR_LEADER_ELECT\) must be true or false, got 'yes'/);
+    assert.throws(
+      () => loadConfig(['--concurrency=zero'], {}),
+      /--concurrency \(WEIR_CONCURRENCY\) must be an integer of at least 1, got 'zero'/,
+    );
+    assert.throws(
+      () => loadConfig([], { WEIR_LEADER_ELECT: 'yes' }),
+      /--leader-elect \(WEIR_LEADER_ELECT\) must be true or false, got 'yes'/,
+    );
   });
 
   it('rejects an unknown flag', () => {

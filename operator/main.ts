@@ -18,25 +18,25 @@ import {
   type KubernetesListObject,
   type KubernetesObject,
 } from '@kubernetes/client-node';
-import { pino, type Logger } from 'pino';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { createLogger, type Logger } from '../lib/observability/logger.ts';
+import { createRegistry } from '../lib/observability/metrics.ts';
 import { GROUP, VERSION } from '../crds/kind-definition.ts';
-import { ChildApplier, HASH_ANNOTATION } from './runtime/child-applier.ts';
-import { Applier } from './runtime/apply.ts';
-import { systemClock } from './runtime/clock.ts';
-import { Controller } from './runtime/controller.ts';
-import { createControllerMetrics } from './runtime/controller-metrics.ts';
-import { EventRecorder } from './runtime/event-recorder.ts';
-import { Informer } from './runtime/informer.ts';
-import { loadKubeConfig } from './runtime/kube-config.ts';
-import { Manager } from './runtime/manager.ts';
-import { projectMetadata } from './runtime/metadata-projection.ts';
-import { createWorkQueueMetrics } from './runtime/work-queue-metrics.ts';
+import { ChildApplier, HASH_ANNOTATION } from '../lib/controller/child-applier.ts';
+import { Applier } from '../lib/kube/apply.ts';
+import { systemClock } from '../lib/clock/clock.ts';
+import { Controller } from '../lib/controller/controller.ts';
+import { createControllerMetrics } from '../lib/controller/controller-metrics.ts';
+import { EventRecorder } from '../lib/kube/event-recorder.ts';
+import { Informer } from '../lib/kube/informer.ts';
+import { loadKubeConfig } from '../lib/kube/kube-config.ts';
+import { Manager } from '../lib/controller/manager.ts';
+import { projectMetadata } from '../lib/kube/metadata-projection.ts';
+import { createWorkQueueMetrics } from '../lib/controller/work-queue-metrics.ts';
 import { RegionBackends, type RegionObject } from './tenant/region-backends.ts';
 import { TenantReconciler, type TenantObject } from './tenant/reconciler.ts';
-import { MANAGED_BY, TENANT_LABEL, tenantNamespace } from './tenant/tenant-names.ts';
+import { MANAGED_BY, TENANT_LABEL, tenantNamespace } from '../lib/platform/tenant-names.ts';
 import { KafkaAdmins, PipelineReconciler, type PipelineObject } from './pipeline/reconciler.ts';
-import { keyOf } from './runtime/reconcile.ts';
+import { keyOf } from '../lib/controller/reconcile.ts';
 
 /** The operator's settings. */
 export interface OperatorConfig {
@@ -75,19 +75,27 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
       'processor-image': { type: 'string' },
     },
   });
-  const pick = (flag: keyof typeof values, variable: string, fallback: string): string => values[flag] ?? env[variable] ?? fallback;
+  const pick = (flag: keyof typeof values, variable: string, fallback: string): string =>
+    values[flag] ?? env[variable] ?? fallback;
   const int = (flag: keyof typeof values, variable: string, fallback: string, min: number): number => {
     const raw = pick(flag, variable, fallback);
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${flag} (${variable}) must be an integer of at least ${min}, got '${raw}'`);
+    if (!Number.isInteger(n) || n < min)
+      throw new Error(`--${flag} (${variable}) must be an integer of at least ${min}, got '${raw}'`);
     return n;
   };
-  const seconds = (flag: keyof typeof values, variable: string, fallback: string): number => int(flag, variable, fallback, 1) * 1000;
+  const seconds = (flag: keyof typeof values, variable: string, fallback: string): number =>
+    int(flag, variable, fallback, 1) * 1000;
   const leaderElect = pick('leader-elect', 'WEIR_LEADER_ELECT', 'true');
-  if (leaderElect !== 'true' && leaderElect !== 'false') throw new Error(`--leader-elect (WEIR_LEADER_ELECT) must be true or false, got '${leaderElect}'`);
+  if (leaderElect !== 'true' && leaderElect !== 'false')
+    throw new Error(`--leader-elect (WEIR_LEADER_ELECT) must be true or false, got '${leaderElect}'`);
   return {
     leaderElect: leaderElect === 'true',
-    leaderElectionNamespace: pick('leader-election-namespace', 'WEIR_LEADER_ELECTION_NAMESPACE', env.POD_NAMESPACE ?? 'weir-system'),
+    leaderElectionNamespace: pick(
+      'leader-election-namespace',
+      'WEIR_LEADER_ELECTION_NAMESPACE',
+      env.POD_NAMESPACE ?? 'weir-system',
+    ),
     leaderElectionId: pick('leader-election-id', 'WEIR_LEADER_ELECTION_ID', 'weir-operator'),
     identity: pick('identity', 'WEIR_IDENTITY', `${env.POD_NAME ?? hostname()}_${randomBytes(4).toString('hex')}`),
     concurrency: int('concurrency', 'WEIR_CONCURRENCY', '8', 1),
@@ -103,9 +111,12 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
 }
 
 /** Builds the operator's manager for a cluster. */
-export function buildOperator(config: OperatorConfig, kubeConfig: ReturnType<typeof loadKubeConfig>, log: Logger): Manager {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+export function buildOperator(
+  config: OperatorConfig,
+  kubeConfig: ReturnType<typeof loadKubeConfig>,
+  log: Logger,
+): Manager {
+  const registry = createRegistry();
   const clock = systemClock;
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const custom = kubeConfig.makeApiClient(CustomObjectsApi);
@@ -128,25 +139,68 @@ export function buildOperator(config: OperatorConfig, kubeConfig: ReturnType<typ
       transform: labelSelector ? projectMetadata<T>([HASH_ANNOTATION]) : undefined,
     });
 
-  const tenants = informer<TenantObject>(`/apis/${GROUP}/${VERSION}/tenants`, () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'tenants' }));
-  const regions = informer<KubernetesObject & RegionObject>(`/apis/${GROUP}/${VERSION}/regions`, () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'regions' }));
+  const tenants = informer<TenantObject>(`/apis/${GROUP}/${VERSION}/tenants`, () =>
+    custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'tenants' }),
+  );
+  const regions = informer<KubernetesObject & RegionObject>(`/apis/${GROUP}/${VERSION}/regions`, () =>
+    custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'regions' }),
+  );
   const children: Record<string, Informer<KubernetesObject>> = {
     Namespace: informer('/api/v1/namespaces', () => core.listNamespace({ labelSelector: managed }), managed),
-    ResourceQuota: informer('/api/v1/resourcequotas', () => core.listResourceQuotaForAllNamespaces({ labelSelector: managed }), managed),
-    LimitRange: informer('/api/v1/limitranges', () => core.listLimitRangeForAllNamespaces({ labelSelector: managed }), managed),
-    NetworkPolicy: informer('/apis/networking.k8s.io/v1/networkpolicies', () => networking.listNetworkPolicyForAllNamespaces({ labelSelector: managed }), managed),
-    Role: informer('/apis/rbac.authorization.k8s.io/v1/roles', () => rbac.listRoleForAllNamespaces({ labelSelector: managed }), managed),
-    RoleBinding: informer('/apis/rbac.authorization.k8s.io/v1/rolebindings', () => rbac.listRoleBindingForAllNamespaces({ labelSelector: managed }), managed),
+    ResourceQuota: informer(
+      '/api/v1/resourcequotas',
+      () => core.listResourceQuotaForAllNamespaces({ labelSelector: managed }),
+      managed,
+    ),
+    LimitRange: informer(
+      '/api/v1/limitranges',
+      () => core.listLimitRangeForAllNamespaces({ labelSelector: managed }),
+      managed,
+    ),
+    NetworkPolicy: informer(
+      '/apis/networking.k8s.io/v1/networkpolicies',
+      () => networking.listNetworkPolicyForAllNamespaces({ labelSelector: managed }),
+      managed,
+    ),
+    Role: informer(
+      '/apis/rbac.authorization.k8s.io/v1/roles',
+      () => rbac.listRoleForAllNamespaces({ labelSelector: managed }),
+      managed,
+    ),
+    RoleBinding: informer(
+      '/apis/rbac.authorization.k8s.io/v1/rolebindings',
+      () => rbac.listRoleBindingForAllNamespaces({ labelSelector: managed }),
+      managed,
+    ),
     Secret: informer('/api/v1/secrets', () => core.listSecretForAllNamespaces({ labelSelector: managed }), managed),
-    ConfigMap: informer('/api/v1/configmaps', () => core.listConfigMapForAllNamespaces({ labelSelector: managed }), managed),
+    ConfigMap: informer(
+      '/api/v1/configmaps',
+      () => core.listConfigMapForAllNamespaces({ labelSelector: managed }),
+      managed,
+    ),
     Service: informer('/api/v1/services', () => core.listServiceForAllNamespaces({ labelSelector: managed }), managed),
-    Deployment: informer('/apis/apps/v1/deployments', () => apps.listDeploymentForAllNamespaces({ labelSelector: managed }), managed),
-    HorizontalPodAutoscaler: informer('/apis/autoscaling/v2/horizontalpodautoscalers', () => autoscaling.listHorizontalPodAutoscalerForAllNamespaces({ labelSelector: managed }), managed),
-    PodDisruptionBudget: informer('/apis/policy/v1/poddisruptionbudgets', () => policy.listPodDisruptionBudgetForAllNamespaces({ labelSelector: managed }), managed),
+    Deployment: informer(
+      '/apis/apps/v1/deployments',
+      () => apps.listDeploymentForAllNamespaces({ labelSelector: managed }),
+      managed,
+    ),
+    HorizontalPodAutoscaler: informer(
+      '/apis/autoscaling/v2/horizontalpodautoscalers',
+      () => autoscaling.listHorizontalPodAutoscalerForAllNamespaces({ labelSelector: managed }),
+      managed,
+    ),
+    PodDisruptionBudget: informer(
+      '/apis/policy/v1/poddisruptionbudgets',
+      () => policy.listPodDisruptionBudgetForAllNamespaces({ labelSelector: managed }),
+      managed,
+    ),
   };
-  const pipelines = informer<PipelineObject>(`/apis/${GROUP}/${VERSION}/pipelines`, () => custom.listCustomObjectForAllNamespaces({ group: GROUP, version: VERSION, resourcePlural: 'pipelines' }));
+  const pipelines = informer<PipelineObject>(`/apis/${GROUP}/${VERSION}/pipelines`, () =>
+    custom.listCustomObjectForAllNamespaces({ group: GROUP, version: VERSION, resourcePlural: 'pipelines' }),
+  );
   const childCache = {
-    get: (kind: string, namespace: string, name: string) => children[kind]?.get(namespace ? `${namespace}/${name}` : name),
+    get: (kind: string, namespace: string, name: string) =>
+      children[kind]?.get(namespace ? `${namespace}/${name}` : name),
     remember: (obj: KubernetesObject) => children[obj.kind ?? '']?.remember(obj),
   };
 
@@ -214,7 +268,12 @@ export function buildOperator(config: OperatorConfig, kubeConfig: ReturnType<typ
     queueMetrics,
   })
     .watchPrimary(pipelines)
-    .watch(tenants, (t) => pipelines.list().filter((p) => p.metadata?.namespace === tenantNamespace(t.metadata!.name!, t.spec)).map((p) => keyOf(p)))
+    .watch(tenants, (t) =>
+      pipelines
+        .list()
+        .filter((p) => p.metadata?.namespace === tenantNamespace(t.metadata!.name!, t.spec))
+        .map((p) => keyOf(p)),
+    )
     .watch(regions, () => pipelines.list().map((p) => keyOf(p)));
   for (const child of Object.values(children)) {
     pipelineController.watch(child, (obj) => {
@@ -230,7 +289,14 @@ export function buildOperator(config: OperatorConfig, kubeConfig: ReturnType<typ
     clock,
     healthPort: config.healthPort,
     leaderElection: config.leaderElect
-      ? { namespace: config.leaderElectionNamespace, name: config.leaderElectionId, identity: config.identity, leaseDurationMs: config.leaseDurationMs, renewDeadlineMs: config.renewDeadlineMs, retryPeriodMs: config.retryPeriodMs }
+      ? {
+          namespace: config.leaderElectionNamespace,
+          name: config.leaderElectionId,
+          identity: config.identity,
+          leaseDurationMs: config.leaseDurationMs,
+          renewDeadlineMs: config.renewDeadlineMs,
+          retryPeriodMs: config.retryPeriodMs,
+        }
       : undefined,
     informers: [tenants, regions, pipelines, ...Object.values(children)],
     controllers: [controller, pipelineController],
@@ -243,7 +309,7 @@ export function buildOperator(config: OperatorConfig, kubeConfig: ReturnType<typ
 
 async function main(): Promise<number> {
   const config = loadConfig(process.argv.slice(2), process.env);
-  const log = pino({ level: config.logLevel, base: { component: 'weir-operator', identity: config.identity } });
+  const log = createLogger({ component: 'weir-operator', level: config.logLevel, base: { identity: config.identity } });
   const kubeConfig = loadKubeConfig();
   const manager = buildOperator(config, kubeConfig, log);
   const onSignal = (signal: NodeJS.Signals) => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { KafkaUnreachableError, type TopicState } from '../../operator/adapters/topic-admin.ts';
-import { FakeClock } from '../../operator/runtime/clock.ts';
+import { kafkaUnavailable, type TopicState } from '../../lib/kafka/topic-admin.ts';
+import { FakeClock } from '../../lib/clock/clock.ts';
 import { KafkaReadiness, type CheckResult } from './kafka-readiness.ts';
 
 const TOPICS = ['weir.t.p.input', 'weir.t.p.output'];
@@ -12,8 +12,12 @@ function fakeAdmin() {
   const admin = {
     describe: async (names: string[]) => {
       state.calls++;
-      if (state.down) throw new KafkaUnreachableError('Kafka at 127.0.0.1:9092 is unreachable: connection refused');
-      return new Map<string, TopicState>(names.filter((n) => state.existing.has(n)).map((name) => [name, { name, partitions: 1, replicationFactor: 1, config: {} }]));
+      if (state.down) throw kafkaUnavailable('Kafka at 127.0.0.1:9092 is unreachable: connection refused');
+      return new Map<string, TopicState>(
+        names
+          .filter((n) => state.existing.has(n))
+          .map((name) => [name, { name, partitions: 1, replicationFactor: 1, config: {} }]),
+      );
     },
   };
   return { state, admin };
@@ -46,7 +50,13 @@ describe('Kafka readiness', () => {
     const clock = new FakeClock();
     const { state, admin } = fakeAdmin();
     const results: CheckResult[] = [];
-    const readiness = new KafkaReadiness({ admin, topics: TOPICS, clock, intervalMs: 2_000, onResult: (r) => results.push(r) });
+    const readiness = new KafkaReadiness({
+      admin,
+      topics: TOPICS,
+      clock,
+      intervalMs: 2_000,
+      onResult: (r) => results.push(r),
+    });
     readiness.start();
     await clock.advance(0);
     assert.equal(readiness.ready, true);

@@ -4,8 +4,8 @@
  * and its end, and the Deployment reports the processor unavailable meanwhile.
  */
 import { pino, type Logger } from 'pino';
-import type { TopicAdmin } from '../../operator/adapters/topic-admin.ts';
-import { systemClock, type Clock } from '../../operator/runtime/clock.ts';
+import type { TopicAdmin } from '../../lib/kafka/topic-admin.ts';
+import { systemClock, type Clock } from '../../lib/clock/clock.ts';
 
 /** What one check found. */
 export type CheckResult = 'ok' | 'missing_topics' | 'unreachable';
@@ -73,7 +73,8 @@ export class KafkaReadiness {
       problem = (err as Error).message;
     }
     if (this.#stop.signal.aborted) return result;
-    if (result === 'ok' && !this.#ready) this.#o.log.info({ topics: this.#o.topics }, 'Kafka is reachable and the topics exist: ready');
+    if (result === 'ok' && !this.#ready)
+      this.#o.log.info({ topics: this.#o.topics }, 'Kafka is reachable and the topics exist: ready');
     if (result !== 'ok' && (this.#ready || problem !== this.#problem)) this.#o.log.warn({ problem }, 'not ready');
     this.#ready = result === 'ok';
     this.#problem = problem;

@@ -12,29 +12,43 @@
  *
  *   WEIR_PIPELINE_CONFIG=/etc/weir/pipeline.json node dataplane/processor/main.ts
  */
-import { pino, type Logger } from 'pino';
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import { KafkajsTopicAdmin } from '../../operator/adapters/kafkajs-topic-admin.ts';
-import { serveHealth } from '../../operator/runtime/health-server.ts';
-import { loadProcessorConfig, type ProcessorConfig } from './config.ts';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { createLogger, type Logger } from '../../lib/observability/logger.ts';
+import { createRegistry } from '../../lib/observability/metrics.ts';
+import { KafkajsTopicAdmin } from '../../lib/kafka/kafkajs-topic-admin.ts';
+import { serveHealth } from '../../lib/observability/health-server.ts';
+import { loadProcessorConfig, type ProcessorConfig } from '../../lib/platform/processor-config.ts';
 import { KafkaReadiness } from './kafka-readiness.ts';
 import { loadSettings, type ProcessorSettings } from './settings.ts';
 
 /** The processor's metrics, on its own registry. */
 function processorMetrics(registry: Registry, config: ProcessorConfig) {
-  collectDefaultMetrics({ register: registry });
-  new Gauge({ name: 'weir_processor_info', help: 'The pipeline this processor serves.', labelNames: ['pipeline', 'consumer_group'], registers: [registry] })
+  new Gauge({
+    name: 'weir_processor_info',
+    help: 'The pipeline this processor serves.',
+    labelNames: ['pipeline', 'consumer_group'],
+    registers: [registry],
+  })
     .labels(`${config.pipeline.namespace}/${config.pipeline.name}`, config.consumerGroup)
     .set(1);
   return {
-    ready: new Gauge({ name: 'weir_processor_ready', help: '1 while Kafka is reachable and the pipeline\'s topics exist.', registers: [registry] }),
-    checks: new Counter({ name: 'weir_processor_kafka_checks_total', help: 'Checks of Kafka and the pipeline\'s topics, by result.', labelNames: ['result'], registers: [registry] }),
+    ready: new Gauge({
+      name: 'weir_processor_ready',
+      help: "1 while Kafka is reachable and the pipeline's topics exist.",
+      registers: [registry],
+    }),
+    checks: new Counter({
+      name: 'weir_processor_kafka_checks_total',
+      help: "Checks of Kafka and the pipeline's topics, by result.",
+      labelNames: ['result'],
+      registers: [registry],
+    }),
   };
 }
 
 /** Runs until SIGTERM or SIGINT; resolves with the exit code. */
 async function run(settings: ProcessorSettings, config: ProcessorConfig, log: Logger): Promise<number> {
-  const registry = new Registry();
+  const registry = createRegistry();
   const metrics = processorMetrics(registry, config);
   const admin = new KafkajsTopicAdmin({
     brokers: config.kafka.bootstrapServers,
@@ -56,9 +70,18 @@ async function run(settings: ProcessorSettings, config: ProcessorConfig, log: Lo
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
-  const health = await serveHealth({ host: settings.host, port: settings.port, registry, healthy: () => true, ready: () => readiness.ready });
+  const health = await serveHealth({
+    host: settings.host,
+    port: settings.port,
+    registry,
+    healthy: () => true,
+    ready: () => readiness.ready,
+  });
   readiness.start();
-  log.info({ host: settings.host, port: health.port, consumerGroup: config.consumerGroup, topics: config.topics }, 'processor started (it does not consume yet)');
+  log.info(
+    { host: settings.host, port: health.port, consumerGroup: config.consumerGroup, topics: config.topics },
+    'processor started (it does not consume yet)',
+  );
   const signal = await stopping;
   log.info({ signal }, 'shutting down');
   await readiness.stop();
@@ -72,10 +95,16 @@ async function main(): Promise<number> {
   try {
     settings = loadSettings(process.env);
   } catch (err) {
-    pino({ base: { component: 'weir-processor', pipeline: process.env.WEIR_PIPELINE } }).fatal((err as Error).message);
+    createLogger({ component: 'weir-processor', base: { pipeline: process.env.WEIR_PIPELINE } }).fatal(
+      (err as Error).message,
+    );
     return 1;
   }
-  const bootLog = pino({ level: settings.logLevel, base: { component: 'weir-processor', pipeline: settings.pipeline } });
+  const bootLog = createLogger({
+    component: 'weir-processor',
+    level: settings.logLevel,
+    base: { pipeline: settings.pipeline },
+  });
   let config: ProcessorConfig;
   try {
     config = loadProcessorConfig(settings.configPath);
@@ -84,12 +113,18 @@ async function main(): Promise<number> {
     return 1;
   }
   const pipeline = `${config.pipeline.namespace}/${config.pipeline.name}`;
-  if (settings.pipeline && settings.pipeline !== pipeline) bootLog.warn({ configured: pipeline }, 'WEIR_PIPELINE names another pipeline than the configuration; the configuration wins');
-  const log = pino({ level: settings.logLevel, base: { component: 'weir-processor', pipeline } });
+  if (settings.pipeline && settings.pipeline !== pipeline)
+    bootLog.warn(
+      { configured: pipeline },
+      'WEIR_PIPELINE names another pipeline than the configuration; the configuration wins',
+    );
+  const log = createLogger({ component: 'weir-processor', level: settings.logLevel, base: { pipeline } });
   // Node prints process warnings to stderr as plain text (kafkajs 2.2.4 sets a negative
   // timeout, which Node 24 warns about); logged here instead, the log stays JSON lines.
   process.removeAllListeners('warning');
-  process.on('warning', (warning) => log.warn({ warning: { name: warning.name, message: warning.message } }, 'process warning'));
+  process.on('warning', (warning) =>
+    log.warn({ warning: { name: warning.name, message: warning.message } }, 'process warning'),
+  );
   return run(settings, config, log);
 }
 
@@ -97,7 +132,10 @@ if (import.meta.main) {
   main().then(
     (code) => process.exit(code),
     (err: Error) => {
-      pino({ base: { component: 'weir-processor', pipeline: process.env.WEIR_PIPELINE } }).fatal({ err }, 'processor failed');
+      createLogger({ component: 'weir-processor', base: { pipeline: process.env.WEIR_PIPELINE } }).fatal(
+        { err },
+        'processor failed',
+      );
       process.exit(1);
     },
   );

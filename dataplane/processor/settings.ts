@@ -1,5 +1,5 @@
 /** The processor's process-level settings, from the environment its pod gives it. */
-import { ConfigError } from './config.ts';
+import { Errors, weirError } from '../../lib/errors/errors.ts';
 
 /** Where the processor finds its configuration, serves its endpoints and how much it logs. */
 export interface ProcessorSettings {
@@ -14,13 +14,18 @@ export interface ProcessorSettings {
   logLevel: string;
 }
 
-/** Reads the settings; a missing or malformed variable is a {@link ConfigError} that names it. */
+/** Reads the settings; a missing or malformed variable is an InvalidConfig error that names it. */
 export function loadSettings(env: NodeJS.ProcessEnv): ProcessorSettings {
   const configPath = env.WEIR_PIPELINE_CONFIG;
-  if (!configPath) throw new ConfigError('WEIR_PIPELINE_CONFIG is not set: it must name the compiled pipeline configuration (pipeline.json)');
+  if (!configPath)
+    throw weirError(
+      Errors.InvalidConfig,
+      'WEIR_PIPELINE_CONFIG is not set: it must name the compiled pipeline configuration (pipeline.json)',
+    );
   const rawPort = env.WEIR_METRICS_PORT ?? '9090';
   const port = Number(rawPort);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`WEIR_METRICS_PORT must be a port number, got '${rawPort}'`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw weirError(Errors.InvalidConfig, `WEIR_METRICS_PORT must be a port number, got '${rawPort}'`);
   return {
     configPath,
     pipeline: env.WEIR_PIPELINE || undefined,

@@ -19,7 +19,11 @@ function env(name: string): string {
 
 describe('Kafka', () => {
   it('takes a message from a kafkajs producer and hands it to a consumer group', async () => {
-    const kafka = new Kafka({ clientId: 'weir-smoke', brokers: [env('WEIR_KAFKA_BROKERS')], logLevel: logLevel.NOTHING });
+    const kafka = new Kafka({
+      clientId: 'weir-smoke',
+      brokers: [env('WEIR_KAFKA_BROKERS')],
+      logLevel: logLevel.NOTHING,
+    });
     const topic = `weir.smoke.${randomUUID()}`;
     const admin = kafka.admin();
     await admin.connect();
@@ -31,7 +35,10 @@ describe('Kafka', () => {
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
     const received = new Promise<string>((resolve) => {
-      void consumer.run({ autoCommit: false, eachMessage: async ({ message }) => resolve(message.value?.toString() ?? '') });
+      void consumer.run({
+        autoCommit: false,
+        eachMessage: async ({ message }) => resolve(message.value?.toString() ?? ''),
+      });
     });
     try {
       assert.equal(await received, 'hello');

@@ -24,8 +24,18 @@ const root = join(import.meta.dirname, '..', '..');
 const log = (message: string) => process.stderr.write(`[weir local-env] ${message}\n`);
 
 /** Runs kubectl; with `onOutput` its stdout is captured and handed over, else it is shown. */
-function kubectl(env: Record<string, string>, args: string[], onOutput?: (stdout: string) => void, input?: string): void {
-  const result = spawnSync('kubectl', args, { env: { ...process.env, ...env }, input, encoding: 'utf8', stdio: [input === undefined ? 'ignore' : 'pipe', onOutput ? 'pipe' : 'inherit', 'inherit'] });
+function kubectl(
+  env: Record<string, string>,
+  args: string[],
+  onOutput?: (stdout: string) => void,
+  input?: string,
+): void {
+  const result = spawnSync('kubectl', args, {
+    env: { ...process.env, ...env },
+    input,
+    encoding: 'utf8',
+    stdio: [input === undefined ? 'ignore' : 'pipe', onOutput ? 'pipe' : 'inherit', 'inherit'],
+  });
   if (result.status !== 0) throw new Error(`kubectl ${args.join(' ')} failed`);
   onOutput?.(result.stdout);
 }
@@ -54,18 +64,34 @@ function applyLocalRegion(vars: Record<string, string>): void {
       spec: {
         default: true,
         kafka: { bootstrapServers: [vars.WEIR_KAFKA_BROKERS ?? '127.0.0.1:9092'] },
-        redis: { endpoints: [redis.host], adminCredentialsSecretRef: { namespace: 'weir-system', name: 'local-redis-admin' } },
-        postgres: { primary: postgres.host, database: 'postgres', adminCredentialsSecretRef: { namespace: 'weir-system', name: 'local-postgres-admin' } },
+        redis: {
+          endpoints: [redis.host],
+          adminCredentialsSecretRef: { namespace: 'weir-system', name: 'local-redis-admin' },
+        },
+        postgres: {
+          primary: postgres.host,
+          database: 'postgres',
+          adminCredentialsSecretRef: { namespace: 'weir-system', name: 'local-postgres-admin' },
+        },
       },
     },
   ];
-  kubectl(vars, ['apply', '--server-side', '--field-manager=weir-up', '-f', '-'], () => undefined, objects.map((o) => JSON.stringify(o)).join('\n'));
+  kubectl(
+    vars,
+    ['apply', '--server-side', '--field-manager=weir-up', '-f', '-'],
+    () => undefined,
+    objects.map((o) => JSON.stringify(o)).join('\n'),
+  );
 }
 
 /** Runs the operator against the environment, logging to a file. */
 function startOperator(vars: Record<string, string>, logFile: string): ChildProcess {
   const out = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [join(root, 'operator', 'main.ts'), '--leader-elect=false', '--health-port=0'], { env: { ...process.env, ...vars }, stdio: ['ignore', out, out] });
+  const child = spawn(
+    process.execPath,
+    [join(root, 'operator', 'main.ts'), '--leader-elect=false', '--health-port=0'],
+    { env: { ...process.env, ...vars }, stdio: ['ignore', out, out] },
+  );
   closeSync(out);
   return child;
 }
@@ -116,7 +142,9 @@ async function up(components: string[]): Promise<number> {
       log('applying the examples');
       // Until the Tenant controller creates tenant namespaces, `up` creates the ones the examples use.
       for (const namespace of exampleNamespaces()) {
-        kubectl(vars, ['create', 'namespace', namespace, '--dry-run=client', '-o', 'yaml'], (yaml) => kubectl(vars, ['apply', '--server-side', '--field-manager=weir-up', '-f', '-'], undefined, yaml));
+        kubectl(vars, ['create', 'namespace', namespace, '--dry-run=client', '-o', 'yaml'], (yaml) =>
+          kubectl(vars, ['apply', '--server-side', '--field-manager=weir-up', '-f', '-'], undefined, yaml),
+        );
       }
       kubectl(vars, ['apply', '--server-side', '--field-manager=weir-up', '-f', join(root, 'examples')]);
       if (operator) kubectl(vars, ['wait', '--for=condition=Ready', '--timeout=90s', 'tenant/acme']);
@@ -125,12 +153,20 @@ async function up(components: string[]): Promise<number> {
       '',
       `Weir's local environment is up (${((Date.now() - started) / 1000).toFixed(1)}s). In another shell:`,
       '',
-      ...Object.entries(vars).filter(([k]) => k !== 'PATH').map(([k, v]) => `  export ${k}='${v}'`),
+      ...Object.entries(vars)
+        .filter(([k]) => k !== 'PATH')
+        .map(([k, v]) => `  export ${k}='${v}'`),
       `  export PATH='${(vars.PATH ?? '').split(':').slice(0, 2).join(':')}':$PATH`,
       '',
     ];
     if (vars.KUBECONFIG) {
-      lines.push('  kubectl get weir -A                     # every Weir resource', '  kubectl get pipelines -A -o wide', '  kubectl explain pipeline.spec.aggregate.window', '  kubectl describe tenant acme', '');
+      lines.push(
+        '  kubectl get weir -A                     # every Weir resource',
+        '  kubectl get pipelines -A -o wide',
+        '  kubectl explain pipeline.spec.aggregate.window',
+        '  kubectl describe tenant acme',
+        '',
+      );
     }
     if (operator) lines.push(`The operator runs here too; its log: ${join(env.dir, 'operator.log')}`);
     lines.push(`Logs and data: ${env.dir}`, 'Press Ctrl-C to stop and clean up.', '');
@@ -160,7 +196,10 @@ async function run(components: string[], command: string[]): Promise<number> {
   const env = await LocalEnv.start({ components: chosen, log });
   const control = await serveControl(env);
   try {
-    const child = spawn(command[0]!, command.slice(1), { env: { ...process.env, ...env.env(), WEIR_LOCAL_ENV: control.url }, stdio: 'inherit' });
+    const child = spawn(command[0]!, command.slice(1), {
+      env: { ...process.env, ...env.env(), WEIR_LOCAL_ENV: control.url },
+      stdio: 'inherit',
+    });
     const exited = new Promise<number>((resolve) => {
       child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + 15 : 1)));
       child.once('error', (err) => {
@@ -188,8 +227,15 @@ async function main(): Promise<number> {
   const dashdash = process.argv.indexOf('--');
   const argv = dashdash === -1 ? process.argv.slice(2) : process.argv.slice(2, dashdash);
   const command = dashdash === -1 ? [] : process.argv.slice(dashdash + 1);
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { with: { type: 'string', default: 'all' } } });
-  const components = values.with.split(',').map((s) => s.trim()).filter(Boolean);
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { with: { type: 'string', default: 'all' } },
+  });
+  const components = values.with
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   switch (positionals[0]) {
     case 'up':
       return up(components);
@@ -199,7 +245,8 @@ async function main(): Promise<number> {
       const targets = new Set<BuildTarget>();
       const builds: Record<string, BuildTarget> = { etcd: 'etcd', kafka: 'kafka', redis: 'debian', postgres: 'debian' };
       // The process node runs on the repository's own Node: nothing to build.
-      for (const name of resolveComponents(components)) if (name !== 'process-node') targets.add(builds[name] ?? 'kube');
+      for (const name of resolveComponents(components))
+        if (name !== 'process-node') targets.add(builds[name] ?? 'kube');
       await ensureBuilt([...targets]);
       return 0;
     }

@@ -3,7 +3,16 @@ import type { BuildTarget, Toolchain } from './toolchain.ts';
 
 /** Servers the local environment can run. */
 // The process node comes last: it starts once everything its pods use is up, and stops first.
-export const COMPONENT_NAMES = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kafka', 'redis', 'postgres', 'process-node'] as const;
+export const COMPONENT_NAMES = [
+  'etcd',
+  'kube-apiserver',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kafka',
+  'redis',
+  'postgres',
+  'process-node',
+] as const;
 export type ComponentName = (typeof COMPONENT_NAMES)[number];
 
 /** Shared by the components of one environment. */

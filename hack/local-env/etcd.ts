@@ -43,10 +43,15 @@ export class Etcd extends ProcessComponent {
   async start(): Promise<void> {
     const proc = this.proc!;
     proc.start();
-    await waitUntil(proc, 'healthy', async () => {
-      const res = await fetch(`${this.url}/health`);
-      return res.ok && ((await res.json()) as { health?: string }).health === 'true';
-    }, 30_000);
+    await waitUntil(
+      proc,
+      'healthy',
+      async () => {
+        const res = await fetch(`${this.url}/health`);
+        return res.ok && ((await res.json()) as { health?: string }).health === 'true';
+      },
+      30_000,
+    );
   }
 
   env(): Record<string, string> {

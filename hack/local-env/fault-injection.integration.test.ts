@@ -18,7 +18,10 @@ describe('fault injection', () => {
     await core.createNamespace({ body: { metadata: { name } } });
     await stopComponent('kube-apiserver');
     assert.equal((await componentStatus())['kube-apiserver'], 'stopped');
-    await assert.rejects(core.readNamespace({ name }), (err: Error & { cause?: { code?: string } }) => err.cause?.code === 'ECONNREFUSED');
+    await assert.rejects(
+      core.readNamespace({ name }),
+      (err: Error & { cause?: { code?: string } }) => err.cause?.code === 'ECONNREFUSED',
+    );
     await startComponent('kube-apiserver');
     const ns = await core.readNamespace({ name });
     assert.equal(ns.metadata?.name, name, 'the namespace survived in etcd');
@@ -28,7 +31,12 @@ describe('fault injection', () => {
   it('restarts Kafka with its topics', async () => {
     const brokers = process.env.WEIR_KAFKA_BROKERS;
     assert.ok(brokers);
-    const kafka = new Kafka({ clientId: 'weir-restart', brokers: [brokers], logLevel: logLevel.NOTHING, retry: { retries: 20, initialRetryTime: 200 } });
+    const kafka = new Kafka({
+      clientId: 'weir-restart',
+      brokers: [brokers],
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 20, initialRetryTime: 200 },
+    });
     const topic = `weir.restart.${randomUUID()}`;
     const admin = kafka.admin();
     await admin.connect();

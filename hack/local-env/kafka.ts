@@ -80,13 +80,33 @@ export class Kafka extends ProcessComponent {
     const log4j = join(dir, 'log4j2.properties');
     writeFileSync(log4j, LOG4J2);
     this.#jvmEnv = { ...process.env, CLASSPATH: join(this.ctx.tools.kafkaLibs, '*') };
-    const jvmArgs = ['-Xms256m', '-Xmx512m', '-XX:+UseG1GC', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true', `-Dlog4j2.configurationFile=${log4j}`];
+    const jvmArgs = [
+      '-Xms256m',
+      '-Xmx512m',
+      '-XX:+UseG1GC',
+      '-XX:TieredStopAtLevel=1',
+      '-Djava.awt.headless=true',
+      `-Dlog4j2.configurationFile=${log4j}`,
+    ];
     // An id starting with '-' would be read as an option by the storage tool.
     const clusterId = 'W' + randomBytes(16).toString('base64url').slice(1);
-    const format = spawnSync(this.ctx.tools.java, [...jvmArgs, 'kafka.tools.StorageTool', 'format', '--cluster-id', clusterId, '--config', config, '--ignore-formatted'], {
-      env: this.#jvmEnv,
-      encoding: 'utf8',
-    });
+    const format = spawnSync(
+      this.ctx.tools.java,
+      [
+        ...jvmArgs,
+        'kafka.tools.StorageTool',
+        'format',
+        '--cluster-id',
+        clusterId,
+        '--config',
+        config,
+        '--ignore-formatted',
+      ],
+      {
+        env: this.#jvmEnv,
+        encoding: 'utf8',
+      },
+    );
     if (format.status !== 0) throw new Error(`formatting Kafka storage failed:\n${format.stdout}${format.stderr}`);
     this.proc = new ManagedProcess({
       name: this.name,

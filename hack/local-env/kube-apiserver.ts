@@ -83,11 +83,16 @@ export class KubeApiserver extends ProcessComponent {
   async start(): Promise<void> {
     const proc = this.proc!;
     proc.start();
-    await waitUntil(proc, 'ready', async () => {
-      if (!existsSync(this.caFile)) return false;
-      const res = await httpsGet(`${this.url}/readyz`, { ca: readFileSync(this.caFile, 'utf8'), token: this.token });
-      return res.status === 200;
-    }, 90_000);
+    await waitUntil(
+      proc,
+      'ready',
+      async () => {
+        if (!existsSync(this.caFile)) return false;
+        const res = await httpsGet(`${this.url}/readyz`, { ca: readFileSync(this.caFile, 'utf8'), token: this.token });
+        return res.status === 200;
+      },
+      90_000,
+    );
     this.#writeKubeconfig();
   }
 

@@ -46,7 +46,12 @@ abstract class KubeController extends ProcessComponent {
     const proc = this.proc!;
     proc.start();
     // A liveness probe only: the serving certificate is self-signed and not trusted.
-    await waitUntil(proc, 'healthy', async () => (await httpsGet(`https://127.0.0.1:${this.port}/healthz`)).status === 200, 60_000);
+    await waitUntil(
+      proc,
+      'healthy',
+      async () => (await httpsGet(`https://127.0.0.1:${this.port}/healthz`)).status === 200,
+      60_000,
+    );
   }
 
   env(): Record<string, string> {

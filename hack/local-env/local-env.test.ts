@@ -19,7 +19,10 @@ describe('resolveComponents', () => {
   });
 
   it('names the choices when a component is unknown', () => {
-    assert.throws(() => resolveComponents(['zookeeper']), /unknown component 'zookeeper'; choose from kube, kube-api, all, etcd/);
+    assert.throws(
+      () => resolveComponents(['zookeeper']),
+      /unknown component 'zookeeper'; choose from kube, kube-api, all, etcd/,
+    );
   });
 });
 

@@ -32,10 +32,14 @@ export function resolveComponents(requested: readonly string[]): ComponentName[]
     const group = COMPONENT_GROUPS[name];
     if (group) group.forEach((n) => wanted.add(n));
     else if ((COMPONENT_NAMES as readonly string[]).includes(name)) wanted.add(name as ComponentName);
-    else throw new Error(`unknown component '${name}'; choose from ${[...Object.keys(COMPONENT_GROUPS), ...COMPONENT_NAMES].join(', ')}`);
+    else
+      throw new Error(
+        `unknown component '${name}'; choose from ${[...Object.keys(COMPONENT_GROUPS), ...COMPONENT_NAMES].join(', ')}`,
+      );
   }
   // Pods reach the process node through ReplicaSets and the scheduler.
-  if (wanted.has('process-node')) ['kube-controller-manager', 'kube-scheduler'].forEach((n) => wanted.add(n as ComponentName));
+  if (wanted.has('process-node'))
+    ['kube-controller-manager', 'kube-scheduler'].forEach((n) => wanted.add(n as ComponentName));
   if (wanted.has('kube-controller-manager') || wanted.has('kube-scheduler')) wanted.add('kube-apiserver');
   if (wanted.has('kube-apiserver')) wanted.add('etcd');
   return COMPONENT_NAMES.filter((n) => wanted.has(n));
@@ -88,7 +92,12 @@ export class LocalEnv {
   #tornDown = false;
   readonly #onExit = () => this.#killNow();
 
-  private constructor(dir: string, order: ComponentName[], components: Map<ComponentName, Component>, options: LocalEnvOptions) {
+  private constructor(
+    dir: string,
+    order: ComponentName[],
+    components: Map<ComponentName, Component>,
+    options: LocalEnvOptions,
+  ) {
     this.dir = dir;
     this.#order = order;
     this.components = components;
@@ -141,7 +150,8 @@ export class LocalEnv {
 
   #component(name: string): Component {
     const component = this.components.get(name as ComponentName);
-    if (!component) throw new Error(`component '${name}' is not part of this environment (it runs ${this.#order.join(', ')})`);
+    if (!component)
+      throw new Error(`component '${name}' is not part of this environment (it runs ${this.#order.join(', ')})`);
     return component;
   }
 
@@ -183,7 +193,10 @@ export class LocalEnv {
     if (this.#tornDown) return;
     this.#tornDown = true;
     for (const name of [...this.#order].reverse()) {
-      await this.components.get(name)!.stop().catch((err: Error) => this.#log(`stopping ${name} failed: ${err.message}`));
+      await this.components
+        .get(name)!
+        .stop()
+        .catch((err: Error) => this.#log(`stopping ${name} failed: ${err.message}`));
     }
     this.#killNow();
     process.removeListener('exit', this.#onExit);

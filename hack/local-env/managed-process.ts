@@ -124,13 +124,20 @@ export function signalGroup(pid: number, signal: NodeJS.Signals): void {
  * Polls `check` until it returns true. Fails with the process's log tail if the process
  * exits first or the time runs out.
  */
-export async function waitUntil(proc: ManagedProcess, what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+export async function waitUntil(
+  proc: ManagedProcess,
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError = '';
   while (Date.now() < deadline) {
     if (!proc.running) {
       const status = await proc.exited;
-      throw new Error(`${proc.spec.name} exited (${status.signal ?? `code ${status.code}`}) before it was ${what}; log ${proc.spec.logFile}:\n${proc.logTail()}`);
+      throw new Error(
+        `${proc.spec.name} exited (${status.signal ?? `code ${status.code}`}) before it was ${what}; log ${proc.spec.logFile}:\n${proc.logTail()}`,
+      );
     }
     try {
       if (await check()) return;
@@ -139,7 +146,9 @@ export async function waitUntil(proc: ManagedProcess, what: string, check: () =>
     }
     await sleep(200);
   }
-  throw new Error(`${proc.spec.name} was not ${what} within ${timeoutMs / 1000}s${lastError ? ` (last error: ${lastError})` : ''}; log ${proc.spec.logFile}:\n${proc.logTail()}`);
+  throw new Error(
+    `${proc.spec.name} was not ${what} within ${timeoutMs / 1000}s${lastError ? ` (last error: ${lastError})` : ''}; log ${proc.spec.logFile}:\n${proc.logTail()}`,
+  );
 }
 
 /** Whether a process with this pid exists (one owned by another user counts). */

@@ -17,7 +17,10 @@ function postgresUser(): { uid: number; gid: number } | undefined {
   if (userInfo().uid !== 0) return undefined;
   const id = (flag: string) => Number(spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' }).stdout.trim());
   const uid = id('-u');
-  if (!Number.isInteger(uid) || uid <= 0) throw new Error('running as root, and there is no postgres user to run PostgreSQL as (install postgresql from Debian)');
+  if (!Number.isInteger(uid) || uid <= 0)
+    throw new Error(
+      'running as root, and there is no postgres user to run PostgreSQL as (install postgresql from Debian)',
+    );
   return { uid, gid: id('-g') };
 }
 
@@ -45,14 +48,42 @@ export class Postgres extends ProcessComponent {
     if (owner) for (const path of [dir, socketDir, pwfile]) chownSync(path, owner.uid, owner.gid);
     const init = spawnSync(
       join(this.ctx.tools.postgresBin, 'initdb'),
-      ['-D', dataDir, '-U', 'postgres', `--pwfile=${pwfile}`, '--auth-local=trust', '--auth-host=scram-sha-256', '--encoding=UTF8', '--locale=C', '--no-sync'],
+      [
+        '-D',
+        dataDir,
+        '-U',
+        'postgres',
+        `--pwfile=${pwfile}`,
+        '--auth-local=trust',
+        '--auth-host=scram-sha-256',
+        '--encoding=UTF8',
+        '--locale=C',
+        '--no-sync',
+      ],
       { encoding: 'utf8', uid: owner?.uid, gid: owner?.gid },
     );
     if (init.status !== 0) throw new Error(`initdb failed:\n${init.stdout}${init.stderr}`);
     this.proc = new ManagedProcess({
       name: this.name,
       command: join(this.ctx.tools.postgresBin, 'postgres'),
-      args: ['-D', dataDir, '-p', String(this.port), '-k', socketDir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'],
+      args: [
+        '-D',
+        dataDir,
+        '-p',
+        String(this.port),
+        '-k',
+        socketDir,
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'fsync=off',
+        '-c',
+        'synchronous_commit=off',
+        '-c',
+        'full_page_writes=off',
+        '-c',
+        'max_connections=200',
+      ],
       uid: owner?.uid,
       gid: owner?.gid,
       // SIGTERM is PostgreSQL's "smart" shutdown, which waits for every client to leave.
@@ -69,16 +100,21 @@ export class Postgres extends ProcessComponent {
   async start(): Promise<void> {
     const proc = this.proc!;
     proc.start();
-    await waitUntil(proc, 'accepting queries', async () => {
-      const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 2000 });
-      try {
-        await client.connect();
-        await client.query('SELECT 1');
-        return true;
-      } finally {
-        await client.end().catch(() => undefined);
-      }
-    }, 60_000);
+    await waitUntil(
+      proc,
+      'accepting queries',
+      async () => {
+        const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 2000 });
+        try {
+          await client.connect();
+          await client.query('SELECT 1');
+          return true;
+        } finally {
+          await client.end().catch(() => undefined);
+        }
+      },
+      60_000,
+    );
   }
 
   env(): Record<string, string> {

@@ -28,7 +28,26 @@ export class Redis extends ProcessComponent {
     this.proc = new ManagedProcess({
       name: this.name,
       command: this.ctx.tools.redisServer,
-      args: ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', dataDir, '--requirepass', this.password, '--appendonly', 'yes', '--appendfsync', 'no', '--save', '', '--daemonize', 'no', '--logfile', ''],
+      args: [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dataDir,
+        '--requirepass',
+        this.password,
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'no',
+        '--save',
+        '',
+        '--daemonize',
+        'no',
+        '--logfile',
+        '',
+      ],
       logFile: join(this.ctx.dir, 'redis.log'),
       pidFile: this.ctx.pidFile,
     });
@@ -37,16 +56,25 @@ export class Redis extends ProcessComponent {
   async start(): Promise<void> {
     const proc = this.proc!;
     proc.start();
-    await waitUntil(proc, 'answering PING', async () => {
-      const client = new RedisClient(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      client.on('error', () => undefined);
-      try {
-        await client.connect();
-        return (await client.ping()) === 'PONG';
-      } finally {
-        client.disconnect();
-      }
-    }, 30_000);
+    await waitUntil(
+      proc,
+      'answering PING',
+      async () => {
+        const client = new RedisClient(this.url, {
+          lazyConnect: true,
+          maxRetriesPerRequest: 0,
+          retryStrategy: () => null,
+        });
+        client.on('error', () => undefined);
+        try {
+          await client.connect();
+          return (await client.ping()) === 'PONG';
+        } finally {
+          client.disconnect();
+        }
+      },
+      30_000,
+    );
   }
 
   env(): Record<string, string> {

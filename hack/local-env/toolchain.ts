@@ -47,7 +47,12 @@ export function toolchain(): Toolchain {
   const kube = join(c, 'kube', v.KUBE_VERSION!, 'bin');
   const pgMajor = v.PG_MAJOR!;
   const pgRoot = '/usr/lib/postgresql';
-  const pgVersion = existsSync(join(pgRoot, pgMajor)) ? pgMajor : (readdirSync(pgRoot, { withFileTypes: true }).map((d) => d.name).sort().at(-1) ?? pgMajor);
+  const pgVersion = existsSync(join(pgRoot, pgMajor))
+    ? pgMajor
+    : (readdirSync(pgRoot, { withFileTypes: true })
+        .map((d) => d.name)
+        .sort()
+        .at(-1) ?? pgMajor);
   return {
     etcd: join(c, 'etcd', v.ETCD_VERSION!, 'bin', 'etcd'),
     kubeApiserver: join(kube, 'kube-apiserver'),
@@ -72,7 +77,9 @@ export type BuildTarget = 'kube' | 'etcd' | 'helm' | 'kafka' | 'debian';
 export async function ensureBuilt(targets: readonly BuildTarget[]): Promise<void> {
   if (targets.length === 0) return;
   await new Promise<void>((resolve, reject) => {
-    const child = spawn('bash', [join(hackDir, 'build-components.sh'), ...targets], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn('bash', [join(hackDir, 'build-components.sh'), ...targets], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
     child.once('error', reject);
     child.once('exit', (code, signal) => {
       if (code === 0) resolve();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PipelineSpec } from '../../crds/pipeline.ts';
 import { desiredTopics, durationMs, partitionsUsed } from './desired-topics.ts';
-import { topicName } from './pipeline-names.ts';
+import { topicName } from '../../lib/platform/pipeline-names.ts';
 
 describe('pipeline topics', () => {
   it('are named weir.<namespace>.<pipeline>.<role>', () => {
@@ -16,9 +16,18 @@ describe('pipeline topics', () => {
   });
 
   it('are input, retry, dead-letter and output, with the spec partitions and retention, dead letters kept four times longer', () => {
-    const topics = desiredTopics('tenant-acme', 'clicks', PipelineSpec.parse({ source: { partitions: 12, replicationFactor: 3, retention: '24h' } }));
+    const topics = desiredTopics(
+      'tenant-acme',
+      'clicks',
+      PipelineSpec.parse({ source: { partitions: 12, replicationFactor: 3, retention: '24h' } }),
+    );
     assert.deepEqual([...topics.keys()], ['Input', 'Retry', 'DeadLetter', 'Output']);
-    assert.deepEqual(topics.get('Input'), { name: 'weir.tenant-acme.clicks.input', partitions: 12, replicationFactor: 3, config: { 'cleanup.policy': 'delete', 'retention.ms': '86400000' } });
+    assert.deepEqual(topics.get('Input'), {
+      name: 'weir.tenant-acme.clicks.input',
+      partitions: 12,
+      replicationFactor: 3,
+      config: { 'cleanup.policy': 'delete', 'retention.ms': '86400000' },
+    });
     assert.equal(topics.get('DeadLetter')?.config['retention.ms'], '345600000');
   });
 

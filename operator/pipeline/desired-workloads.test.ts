@@ -1,14 +1,36 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PipelineSpec } from '../../crds/pipeline.ts';
+import { parseProcessorConfig } from '../../lib/platform/processor-config.ts';
 import { desiredTopics } from './desired-topics.ts';
-import { desiredAutoscaler, desiredConfigMap, desiredDeployment, desiredService, type PipelineInput } from './desired-workloads.ts';
+import {
+  desiredAutoscaler,
+  desiredConfigMap,
+  desiredDeployment,
+  desiredService,
+  type PipelineInput,
+} from './desired-workloads.ts';
 
-const owner = { apiVersion: 'weir.dev/v1alpha1', kind: 'Pipeline', name: 'clicks', uid: 'u', controller: true, blockOwnerDeletion: true };
+const owner = {
+  apiVersion: 'weir.dev/v1alpha1',
+  kind: 'Pipeline',
+  name: 'clicks',
+  uid: 'u',
+  controller: true,
+  blockOwnerDeletion: true,
+};
 
 function input(spec: unknown): PipelineInput {
   const parsed = PipelineSpec.parse(spec);
-  return { namespace: 'tenant-acme', name: 'clicks', spec: parsed, ownerReference: owner, topics: desiredTopics('tenant-acme', 'clicks', parsed), image: 'weir:test', kafkaBootstrapServers: ['kafka-0.kafka:9092'] };
+  return {
+    namespace: 'tenant-acme',
+    name: 'clicks',
+    spec: parsed,
+    ownerReference: owner,
+    topics: desiredTopics('tenant-acme', 'clicks', parsed),
+    image: 'weir:test',
+    kafkaBootstrapServers: ['kafka-0.kafka:9092'],
+  };
 }
 
 describe('the processor workload', () => {
@@ -21,10 +43,25 @@ describe('the processor workload', () => {
     assert.equal(config.topics.Input, 'weir.tenant-acme.clicks.input');
   });
 
+  it('writes a configuration the processor reads back, with every topic and the consumer group', () => {
+    const config = parseProcessorConfig(
+      JSON.parse(desiredConfigMap(input({ source: { partitions: 3 } })).data!['pipeline.json']!),
+    );
+    assert.deepEqual(config.pipeline, { namespace: 'tenant-acme', name: 'clicks' });
+    assert.equal(config.consumerGroup, 'weir.tenant-acme.clicks.processor');
+    assert.equal(config.topics.DeadLetter, 'weir.tenant-acme.clicks.dlq');
+    assert.equal(config.spec.source.partitions, 3);
+  });
+
   it('rolls out when the configuration changes, through a hash on the pod template', () => {
-    const a = desiredDeployment(input({ source: { partitions: 3 } }), undefined).spec!.template.metadata!.annotations!['weir.dev/config-hash'];
-    const b = desiredDeployment(input({ source: { partitions: 4 } }), undefined).spec!.template.metadata!.annotations!['weir.dev/config-hash'];
-    const again = desiredDeployment(input({ source: { partitions: 3 } }), undefined).spec!.template.metadata!.annotations!['weir.dev/config-hash'];
+    const a = desiredDeployment(input({ source: { partitions: 3 } }), undefined).spec!.template.metadata!.annotations![
+      'weir.dev/config-hash'
+    ];
+    const b = desiredDeployment(input({ source: { partitions: 4 } }), undefined).spec!.template.metadata!.annotations![
+      'weir.dev/config-hash'
+    ];
+    const again = desiredDeployment(input({ source: { partitions: 3 } }), undefined).spec!.template.metadata!
+      .annotations!['weir.dev/config-hash'];
     assert.notEqual(a, b);
     assert.equal(a, again);
   });
@@ -44,7 +81,10 @@ describe('the processor workload', () => {
   it('exposes metrics through a headless Service, so no cluster IP is allocated for scraping', () => {
     const service = desiredService(input({ source: { partitions: 3 } }));
     assert.equal(service.spec?.clusterIP, 'None');
-    assert.deepEqual(service.spec?.ports?.map((p) => [p.name, p.port]), [['metrics', 9090]]);
+    assert.deepEqual(
+      service.spec?.ports?.map((p) => [p.name, p.port]),
+      [['metrics', 9090]],
+    );
   });
 
   it('scales between the spec minimum and maximum on consumer lag per replica', () => {

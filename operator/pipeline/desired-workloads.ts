@@ -5,10 +5,18 @@
  * PodDisruptionBudget. All are owned by the Pipeline, so the garbage collector removes them.
  */
 import { createHash } from 'node:crypto';
-import type { V1ConfigMap, V1Deployment, V1OwnerReference, V1PodDisruptionBudget, V1Service, V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
+import type {
+  V1ConfigMap,
+  V1Deployment,
+  V1OwnerReference,
+  V1PodDisruptionBudget,
+  V1Service,
+  V2HorizontalPodAutoscaler,
+} from '@kubernetes/client-node';
 import type { PipelineSpec } from '../../crds/pipeline.ts';
-import type { TopicSpec } from '../adapters/topic-admin.ts';
-import { consumerGroup, pipelineLabels, processorName, type TopicRole } from './pipeline-names.ts';
+import type { TopicSpec } from '../../lib/kafka/topic-admin.ts';
+import { serializeProcessorConfig, type ProcessorConfigInput } from '../../lib/platform/processor-config.ts';
+import { consumerGroup, pipelineLabels, processorName, type TopicRole } from '../../lib/platform/pipeline-names.ts';
 
 /** What the builders need to know about a Pipeline. */
 export interface PipelineInput {
@@ -25,21 +33,22 @@ export interface PipelineInput {
 
 /** The configuration the processor reads: the spec plus everything the operator resolved. */
 export function compiledConfig(p: PipelineInput): string {
-  return JSON.stringify(
-    {
-      pipeline: { namespace: p.namespace, name: p.name },
-      consumerGroup: consumerGroup(p.namespace, p.name),
-      kafka: { bootstrapServers: p.kafkaBootstrapServers },
-      topics: Object.fromEntries([...p.topics].map(([role, t]) => [role, t.name])),
-      spec: p.spec,
-    },
-    null,
-    2,
-  );
+  return serializeProcessorConfig({
+    pipeline: { namespace: p.namespace, name: p.name },
+    consumerGroup: consumerGroup(p.namespace, p.name),
+    kafka: { bootstrapServers: p.kafkaBootstrapServers },
+    topics: Object.fromEntries([...p.topics].map(([role, t]) => [role, t.name])) as ProcessorConfigInput['topics'],
+    spec: p.spec,
+  });
 }
 
 function meta(p: PipelineInput) {
-  return { name: processorName(p.name), namespace: p.namespace, labels: pipelineLabels(p.name), ownerReferences: [p.ownerReference] };
+  return {
+    name: processorName(p.name),
+    namespace: p.namespace,
+    labels: pipelineLabels(p.name),
+    ownerReferences: [p.ownerReference],
+  };
 }
 
 export function desiredConfigMap(p: PipelineInput): V1ConfigMap {
@@ -78,7 +87,11 @@ export function desiredDeployment(p: PipelineInput, replicas: number | undefined
               readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' } },
               livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' } },
               resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },
-              securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                capabilities: { drop: ['ALL'] },
+              },
               volumeMounts: [{ name: 'config', mountPath: '/etc/weir', readOnly: true }],
             },
           ],
@@ -96,7 +109,11 @@ export function desiredService(p: PipelineInput): V1Service {
     metadata: meta(p),
     // Headless: Prometheus scrapes each processor through the endpoints; a cluster IP
     // would be allocated for nothing.
-    spec: { clusterIP: 'None', selector: { 'weir.dev/pipeline': p.name, 'app.kubernetes.io/name': 'weir-processor' }, ports: [{ name: 'metrics', port: 9090, targetPort: 'metrics' }] },
+    spec: {
+      clusterIP: 'None',
+      selector: { 'weir.dev/pipeline': p.name, 'app.kubernetes.io/name': 'weir-processor' },
+      ports: [{ name: 'metrics', port: 9090, targetPort: 'metrics' }],
+    },
   };
 }
 
@@ -114,7 +131,10 @@ export function desiredAutoscaler(p: PipelineInput): V2HorizontalPodAutoscaler {
         {
           type: 'External',
           external: {
-            metric: { name: 'weir_consumer_lag', selector: { matchLabels: { consumer_group: consumerGroup(p.namespace, p.name) } } },
+            metric: {
+              name: 'weir_consumer_lag',
+              selector: { matchLabels: { consumer_group: consumerGroup(p.namespace, p.name) } },
+            },
             target: { type: 'AverageValue', averageValue: String(p.spec.scaling.targetLagPerReplica) },
           },
         },
@@ -130,6 +150,9 @@ export function desiredDisruptionBudget(p: PipelineInput): V1PodDisruptionBudget
     apiVersion: 'policy/v1',
     kind: 'PodDisruptionBudget',
     metadata: meta(p),
-    spec: { maxUnavailable: 1, selector: { matchLabels: { 'weir.dev/pipeline': p.name, 'app.kubernetes.io/name': 'weir-processor' } } },
+    spec: {
+      maxUnavailable: 1,
+      selector: { matchLabels: { 'weir.dev/pipeline': p.name, 'app.kubernetes.io/name': 'weir-processor' } },
+    },
   };
 }

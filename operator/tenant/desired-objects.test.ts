@@ -1,11 +1,26 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TenantSpec } from '../../crds/tenant.ts';
-import { desiredCredentialsSecret, desiredNamespace, desiredNetworkPolicies, desiredOwnerRole, desiredOwnerRoleBinding, desiredResourceQuota, type TenantInput } from './desired-objects.ts';
+import {
+  desiredCredentialsSecret,
+  desiredNamespace,
+  desiredNetworkPolicies,
+  desiredOwnerRole,
+  desiredOwnerRoleBinding,
+  desiredResourceQuota,
+  type TenantInput,
+} from './desired-objects.ts';
 import { credentialsData } from './reconciler.ts';
-import { tenantNamespace } from './tenant-names.ts';
+import { tenantNamespace } from '../../lib/platform/tenant-names.ts';
 
-const owner = { apiVersion: 'weir.dev/v1alpha1', kind: 'Tenant', name: 'acme', uid: 'u-1', controller: true, blockOwnerDeletion: true };
+const owner = {
+  apiVersion: 'weir.dev/v1alpha1',
+  kind: 'Tenant',
+  name: 'acme',
+  uid: 'u-1',
+  controller: true,
+  blockOwnerDeletion: true,
+};
 
 function input(spec: unknown): TenantInput {
   return { name: 'acme', spec: TenantSpec.parse(spec), ownerReference: owner };
@@ -19,14 +34,24 @@ describe('tenant objects', () => {
 
   it('are all owned by the Tenant and labelled with it, so the garbage collector and the operator find them', () => {
     const t = input({ owners: [{ kind: 'User', name: 'jane' }] });
-    for (const obj of [desiredNamespace(t, 'tenant-acme'), desiredResourceQuota(t, 'tenant-acme'), desiredOwnerRole(t, 'tenant-acme'), ...desiredNetworkPolicies(t, 'tenant-acme'), desiredCredentialsSecret(t, 'tenant-acme', {})]) {
+    for (const obj of [
+      desiredNamespace(t, 'tenant-acme'),
+      desiredResourceQuota(t, 'tenant-acme'),
+      desiredOwnerRole(t, 'tenant-acme'),
+      ...desiredNetworkPolicies(t, 'tenant-acme'),
+      desiredCredentialsSecret(t, 'tenant-acme', {}),
+    ]) {
       assert.deepEqual(obj.metadata?.ownerReferences, [owner]);
       assert.equal(obj.metadata?.labels?.['weir.dev/tenant'], 'acme');
     }
   });
 
   it('put the endpoints, users, passwords and prefixes of the tenant into its credentials Secret', () => {
-    const data = credentialsData('acme', { redisEndpoint: 'redis:6379', postgresEndpoint: 'pg:5432', database: 'weir' }, { redis: 'r-secret', postgres: 'p-secret' });
+    const data = credentialsData(
+      'acme',
+      { redisEndpoint: 'redis:6379', postgresEndpoint: 'pg:5432', database: 'weir' },
+      { redis: 'r-secret', postgres: 'p-secret' },
+    );
     assert.deepEqual(data, {
       'redis-endpoint': 'redis:6379',
       'redis-username': 'weir-tenant-acme',
@@ -45,16 +70,35 @@ describe('tenant objects', () => {
   });
 
   it('enforce the restricted pod security standard in the namespace', () => {
-    assert.equal(desiredNamespace(input({ owners: [{ kind: 'User', name: 'jane' }] }), 'tenant-acme').metadata?.labels?.['pod-security.kubernetes.io/enforce'], 'restricted');
+    assert.equal(
+      desiredNamespace(input({ owners: [{ kind: 'User', name: 'jane' }] }), 'tenant-acme').metadata?.labels?.[
+        'pod-security.kubernetes.io/enforce'
+      ],
+      'restricted',
+    );
   });
 
   it('turn the quotas into ResourceQuota limits, including the number of Pipelines', () => {
-    const quota = desiredResourceQuota(input({ owners: [{ kind: 'User', name: 'jane' }], quotas: { cpu: '3', memory: '6Gi', pipelines: 7 } }), 'tenant-acme');
-    assert.deepEqual(quota.spec?.hard, { 'requests.cpu': '3', 'requests.memory': '6Gi', 'limits.memory': '6Gi', 'count/pipelines.weir.dev': '7' });
+    const quota = desiredResourceQuota(
+      input({ owners: [{ kind: 'User', name: 'jane' }], quotas: { cpu: '3', memory: '6Gi', pipelines: 7 } }),
+      'tenant-acme',
+    );
+    assert.deepEqual(quota.spec?.hard, {
+      'requests.cpu': '3',
+      'requests.memory': '6Gi',
+      'limits.memory': '6Gi',
+      'count/pipelines.weir.dev': '7',
+    });
   });
 
   it('deny ingress by default and allow the namespace itself, the platform, and what the spec allows', () => {
-    const [deny, allow] = desiredNetworkPolicies(input({ owners: [{ kind: 'User', name: 'jane' }], network: { allowNamespaces: ['web'], allowCidrs: ['203.0.113.0/24'] } }), 'tenant-acme');
+    const [deny, allow] = desiredNetworkPolicies(
+      input({
+        owners: [{ kind: 'User', name: 'jane' }],
+        network: { allowNamespaces: ['web'], allowCidrs: ['203.0.113.0/24'] },
+      }),
+      'tenant-acme',
+    );
     assert.deepEqual(deny?.spec, { podSelector: {}, policyTypes: ['Ingress'] });
     assert.deepEqual(allow?.spec?.ingress?.[0]?._from, [
       { podSelector: {} },
@@ -67,13 +111,23 @@ describe('tenant objects', () => {
   it('let owners manage Weir resources but read only their own credentials Secret', () => {
     const role = desiredOwnerRole(input({ owners: [{ kind: 'User', name: 'jane' }] }), 'tenant-acme');
     const secrets = role.rules?.find((r) => r.resources?.includes('secrets'));
-    assert.deepEqual(secrets, { apiGroups: [''], resources: ['secrets'], resourceNames: ['weir-credentials'], verbs: ['get'] });
+    assert.deepEqual(secrets, {
+      apiGroups: [''],
+      resources: ['secrets'],
+      resourceNames: ['weir-credentials'],
+      verbs: ['get'],
+    });
     assert.ok(!role.rules?.some((r) => r.resources?.includes('*') || r.verbs.includes('*')), 'no wildcard rules');
   });
 
   it('bind users and groups with the RBAC API group and service accounts with their namespace', () => {
     const binding = desiredOwnerRoleBinding(
-      input({ owners: [{ kind: 'Group', name: 'team' }, { kind: 'ServiceAccount', name: 'deployer', namespace: 'ci' }] }),
+      input({
+        owners: [
+          { kind: 'Group', name: 'team' },
+          { kind: 'ServiceAccount', name: 'deployer', namespace: 'ci' },
+        ],
+      }),
       'tenant-acme',
     );
     assert.deepEqual(binding.subjects, [

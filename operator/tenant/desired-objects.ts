@@ -3,9 +3,19 @@
  * Namespace, ResourceQuota, LimitRange, NetworkPolicies, owner Role and RoleBinding, and
  * the Secret with its credentials.
  */
-import type { V1LimitRange, V1Namespace, V1NetworkPolicy, V1NetworkPolicyPeer, V1OwnerReference, V1ResourceQuota, V1Role, V1RoleBinding, V1Secret } from '@kubernetes/client-node';
+import type {
+  V1LimitRange,
+  V1Namespace,
+  V1NetworkPolicy,
+  V1NetworkPolicyPeer,
+  V1OwnerReference,
+  V1ResourceQuota,
+  V1Role,
+  V1RoleBinding,
+  V1Secret,
+} from '@kubernetes/client-node';
 import type { TenantSpec } from '../../crds/tenant.ts';
-import { PLATFORM_NAMESPACE, CREDENTIALS_SECRET, tenantLabels } from './tenant-names.ts';
+import { PLATFORM_NAMESPACE, CREDENTIALS_SECRET, tenantLabels } from '../../lib/platform/tenant-names.ts';
 
 /** A Tenant as the builders need it. */
 export interface TenantInput {
@@ -24,7 +34,11 @@ export function desiredNamespace(tenant: TenantInput, namespace: string): V1Name
   return {
     apiVersion: 'v1',
     kind: 'Namespace',
-    metadata: { ...m, namespace: undefined, labels: { ...m.labels, 'pod-security.kubernetes.io/enforce': 'restricted' } },
+    metadata: {
+      ...m,
+      namespace: undefined,
+      labels: { ...m.labels, 'pod-security.kubernetes.io/enforce': 'restricted' },
+    },
   };
 }
 
@@ -53,7 +67,13 @@ export function desiredLimitRange(tenant: TenantInput, namespace: string): V1Lim
     kind: 'LimitRange',
     metadata: meta(tenant, 'weir-limits', namespace),
     spec: {
-      limits: [{ type: 'Container', defaultRequest: { cpu: '100m', memory: '128Mi' }, _default: { cpu: '500m', memory: '512Mi' } }],
+      limits: [
+        {
+          type: 'Container',
+          defaultRequest: { cpu: '100m', memory: '128Mi' },
+          _default: { cpu: '500m', memory: '512Mi' },
+        },
+      ],
     },
   };
 }
@@ -63,7 +83,9 @@ export function desiredLimitRange(tenant: TenantInput, namespace: string): V1Lim
  * and what the spec allows.
  */
 export function desiredNetworkPolicies(tenant: TenantInput, namespace: string): V1NetworkPolicy[] {
-  const byName = (ns: string): V1NetworkPolicyPeer => ({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } });
+  const byName = (ns: string): V1NetworkPolicyPeer => ({
+    namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
+  });
   const from: V1NetworkPolicyPeer[] = [
     { podSelector: {} },
     byName(PLATFORM_NAMESPACE),
@@ -93,9 +115,21 @@ export function desiredOwnerRole(tenant: TenantInput, namespace: string): V1Role
     kind: 'Role',
     metadata: meta(tenant, 'weir-tenant-owner', namespace),
     rules: [
-      { apiGroups: ['weir.dev'], resources: ['pipelines', 'ratelimitpolicies'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
-      { apiGroups: ['weir.dev'], resources: ['pipelines/status', 'ratelimitpolicies/status'], verbs: ['get', 'list', 'watch'] },
-      { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
+      {
+        apiGroups: ['weir.dev'],
+        resources: ['pipelines', 'ratelimitpolicies'],
+        verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
+      },
+      {
+        apiGroups: ['weir.dev'],
+        resources: ['pipelines/status', 'ratelimitpolicies/status'],
+        verbs: ['get', 'list', 'watch'],
+      },
+      {
+        apiGroups: [''],
+        resources: ['configmaps'],
+        verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
+      },
       { apiGroups: [''], resources: ['events'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [''], resources: ['secrets'], resourceNames: [CREDENTIALS_SECRET], verbs: ['get'] },
     ],
@@ -110,12 +144,24 @@ export function desiredOwnerRoleBinding(tenant: TenantInput, namespace: string):
     metadata: meta(tenant, 'weir-tenant-owners', namespace),
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'weir-tenant-owner' },
     subjects: tenant.spec.owners.map((o) =>
-      o.kind === 'ServiceAccount' ? { kind: 'ServiceAccount', name: o.name, namespace: o.namespace } : { kind: o.kind, name: o.name, apiGroup: 'rbac.authorization.k8s.io' },
+      o.kind === 'ServiceAccount'
+        ? { kind: 'ServiceAccount', name: o.name, namespace: o.namespace }
+        : { kind: o.kind, name: o.name, apiGroup: 'rbac.authorization.k8s.io' },
     ),
   };
 }
 
 /** The Secret in the tenant namespace with the generated credentials. */
-export function desiredCredentialsSecret(tenant: TenantInput, namespace: string, data: Record<string, string>): V1Secret {
-  return { apiVersion: 'v1', kind: 'Secret', metadata: meta(tenant, CREDENTIALS_SECRET, namespace), type: 'Opaque', stringData: data };
+export function desiredCredentialsSecret(
+  tenant: TenantInput,
+  namespace: string,
+  data: Record<string, string>,
+): V1Secret {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: meta(tenant, CREDENTIALS_SECRET, namespace),
+    type: 'Opaque',
+    stringData: data,
+  };
 }

@@ -8,20 +8,35 @@ import { CoreV1Api, type KubeConfig, type KubernetesObject, type V1Secret } from
 import type { Logger } from 'pino';
 import { API_VERSION } from '../../crds/kind-definition.ts';
 import { tenantDefinition, type TenantSpec, type TenantStatus } from '../../crds/tenant.ts';
-import { controllerReference, statusCode, type Applier } from '../runtime/apply.ts';
-import { hashOf, type ChildApplier } from '../runtime/child-applier.ts';
-import type { Clock } from '../runtime/clock.ts';
-import { setCondition, summarize, type Condition, type ConditionUpdate } from '../runtime/conditions.ts';
-import { errorSummary } from '../runtime/controller.ts';
-import type { EventRecorder } from '../runtime/event-recorder.ts';
-import type { ReconcileRequest, ReconcileResult, Reconciler } from '../runtime/reconcile.ts';
-import { sameJson } from '../runtime/same-json.ts';
-import { WrittenObjects } from '../runtime/written-objects.ts';
-import { desiredCredentialsSecret, desiredLimitRange, desiredNamespace, desiredNetworkPolicies, desiredOwnerRole, desiredOwnerRoleBinding, desiredResourceQuota, type TenantInput } from './desired-objects.ts';
-import { postgresTenantName } from '../adapters/postgres-tenant-store.ts';
-import { redisKeyPrefix, redisUserName } from '../adapters/redis-tenant-store.ts';
+import { controllerReference, statusCode, type Applier } from '../../lib/kube/apply.ts';
+import { hashOf, type ChildApplier } from '../../lib/controller/child-applier.ts';
+import type { Clock } from '../../lib/clock/clock.ts';
+import { setCondition, summarize, type Condition, type ConditionUpdate } from '../../lib/kube/conditions.ts';
+import { errorSummary, Errors, hasCode } from '../../lib/errors/errors.ts';
+import type { EventRecorder } from '../../lib/kube/event-recorder.ts';
+import type { ReconcileRequest, ReconcileResult, Reconciler } from '../../lib/controller/reconcile.ts';
+import { sameJson } from '../../lib/kube/same-json.ts';
+import { WrittenObjects } from '../../lib/controller/written-objects.ts';
+import {
+  desiredCredentialsSecret,
+  desiredLimitRange,
+  desiredNamespace,
+  desiredNetworkPolicies,
+  desiredOwnerRole,
+  desiredOwnerRoleBinding,
+  desiredResourceQuota,
+  type TenantInput,
+} from './desired-objects.ts';
+import { postgresTenantName } from '../../lib/postgres/postgres-tenant-store.ts';
+import { redisKeyPrefix, redisUserName } from '../../lib/redis/redis-tenant-store.ts';
 import { chooseRegion, decode, type Backends, type RegionBackends, type RegionObject } from './region-backends.ts';
-import { CREDENTIALS_SECRET, RELEASE_ANNOTATION, TENANT_FINALIZER, tenantNamespace, topicPrefix } from './tenant-names.ts';
+import {
+  CREDENTIALS_SECRET,
+  RELEASE_ANNOTATION,
+  TENANT_FINALIZER,
+  tenantNamespace,
+  topicPrefix,
+} from '../../lib/platform/tenant-names.ts';
 
 /** A Tenant as stored. */
 export interface TenantObject extends KubernetesObject {
@@ -45,13 +60,26 @@ export const Reason = {
  * Until the quota controller has counted a new ResourceQuota, the API server refuses to
  * create what it limits (Pipelines among them): the tenant is not ready before that.
  */
-function quotaCounted(part: ConditionUpdate, desired: Record<string, string>, quota: (KubernetesObject & { status?: { hard?: Record<string, unknown> } }) | undefined): ConditionUpdate {
+function quotaCounted(
+  part: ConditionUpdate,
+  desired: Record<string, string>,
+  quota: (KubernetesObject & { status?: { hard?: Record<string, unknown> } }) | undefined,
+): ConditionUpdate {
   if (part.status !== 'True' || Object.keys(desired).every((k) => quota?.status?.hard?.[k] !== undefined)) return part;
-  return { type: part.type, status: 'Unknown', reason: Reason.QuotaPending, message: 'waiting for the quota controller to count the ResourceQuota' };
+  return {
+    type: part.type,
+    status: 'Unknown',
+    reason: Reason.QuotaPending,
+    message: 'waiting for the quota controller to count the ResourceQuota',
+  };
 }
 
 /** What the credentials Secret holds: the backends' endpoints and the tenant's users, passwords and prefixes there. */
-export function credentialsData(tenant: string, backends: Pick<Backends, 'redisEndpoint' | 'postgresEndpoint' | 'database'>, passwords: { redis: string; postgres: string }): Record<string, string> {
+export function credentialsData(
+  tenant: string,
+  backends: Pick<Backends, 'redisEndpoint' | 'postgresEndpoint' | 'database'>,
+  passwords: { redis: string; postgres: string },
+): Record<string, string> {
   return {
     'redis-endpoint': backends.redisEndpoint,
     'redis-username': redisUserName(tenant),
@@ -71,7 +99,10 @@ export interface TenantReconcilerOptions {
   tenants: { get(key: string): TenantObject | undefined };
   regions: { list(): RegionObject[] };
   /** Cached children: the credentials Secret is read from there. */
-  children: { get(kind: string, namespace: string, name: string): KubernetesObject | undefined; remember(obj: KubernetesObject): void };
+  children: {
+    get(kind: string, namespace: string, name: string): KubernetesObject | undefined;
+    remember(obj: KubernetesObject): void;
+  };
   /** Writes children unless they are unchanged. */
   childApplier: ChildApplier;
   backends: RegionBackends;
@@ -96,7 +127,10 @@ export class TenantReconciler implements Reconciler {
   #o: TenantReconcilerOptions;
   #core: CoreV1Api;
   /** When each tenant's backends were last found in order, with which inputs, and what that gave. */
-  #verified = new Map<string, { fingerprint: string; at: number; parts: ConditionUpdate[]; fields: Partial<TenantStatus> }>();
+  #verified = new Map<
+    string,
+    { fingerprint: string; at: number; parts: ConditionUpdate[]; fields: Partial<TenantStatus> }
+  >();
   /** What this operator last wrote to each Tenant, and the resourceVersion that made. */
   #written = new WrittenObjects<TenantObject, TenantStatus>(TENANT_FINALIZER);
   /** Since when each new tenant has been waiting only for its quota to be counted. */
@@ -119,23 +153,46 @@ export class TenantReconciler implements Reconciler {
     // CRD catches up, for about 3 s after each start and after the CRD is installed.
     const finalizer = tenant.metadata?.finalizers?.includes(TENANT_FINALIZER)
       ? Promise.resolve()
-      : this.#o.applier.addFinalizer(this.#ref(tenant), TENANT_FINALIZER).then((rv) => this.#written.note(tenant, rv, { finalizer: true }));
+      : this.#o.applier
+          .addFinalizer(this.#ref(tenant), TENANT_FINALIZER)
+          .then((rv) => this.#written.note(tenant, rv, { finalizer: true }));
 
     const name = tenant.metadata!.name!;
     const namespace = tenantNamespace(name, tenant.spec);
     const input: TenantInput = { name, spec: tenant.spec, ownerReference: controllerReference(tenant) };
-    const status: TenantStatus = { ...tenant.status, namespace, topicPrefix: topicPrefix(namespace), credentialsSecret: CREDENTIALS_SECRET };
-    const [namespacePart] = await Promise.all([this.#part('NamespaceReady', 'namespace', [desiredNamespace(input, namespace)]), finalizer]);
+    const status: TenantStatus = {
+      ...tenant.status,
+      namespace,
+      topicPrefix: topicPrefix(namespace),
+      credentialsSecret: CREDENTIALS_SECRET,
+    };
+    const [namespacePart] = await Promise.all([
+      this.#part('NamespaceReady', 'namespace', [desiredNamespace(input, namespace)]),
+      finalizer,
+    ]);
     const region = chooseRegion(this.#o.regions.list(), tenant.spec.regions);
     const quota = desiredResourceQuota(input, namespace);
     // Everything else lives in the namespace but is independent: write it all at once.
     const [quotas, network, rbac, backends] = await Promise.all([
       this.#part('QuotasReady', 'quotas', [quota, desiredLimitRange(input, namespace)]),
       this.#part('NetworkReady', 'network policies', desiredNetworkPolicies(input, namespace)),
-      this.#part('RbacReady', 'owner RBAC', [desiredOwnerRole(input, namespace), desiredOwnerRoleBinding(input, namespace)]),
+      this.#part('RbacReady', 'owner RBAC', [
+        desiredOwnerRole(input, namespace),
+        desiredOwnerRoleBinding(input, namespace),
+      ]),
       this.#backendsOf(tenant, input, namespace, namespacePart, region, status),
     ]);
-    const parts: ConditionUpdate[] = [namespacePart, quotaCounted(quotas, quota.spec?.hard ?? {}, this.#o.children.get('ResourceQuota', namespace, quota.metadata!.name!)), network, rbac, ...backends];
+    const parts: ConditionUpdate[] = [
+      namespacePart,
+      quotaCounted(
+        quotas,
+        quota.spec?.hard ?? {},
+        this.#o.children.get('ResourceQuota', namespace, quota.metadata!.name!),
+      ),
+      network,
+      rbac,
+      ...backends,
+    ];
 
     const ready = summarize(parts, Reason.Ready, `namespace ${namespace} and all its parts are ready`);
     if (this.#onlyCountingQuota(tenant, parts)) return { requeueAfterMs: 1_000 };
@@ -156,7 +213,9 @@ export class TenantReconciler implements Reconciler {
    */
   #onlyCountingQuota(tenant: TenantObject, parts: ConditionUpdate[]): boolean {
     const name = tenant.metadata!.name!;
-    const waiting = parts.every((p) => p.status === 'True' || p.reason === Reason.QuotaPending) && parts.some((p) => p.reason === Reason.QuotaPending);
+    const waiting =
+      parts.every((p) => p.status === 'True' || p.reason === Reason.QuotaPending) &&
+      parts.some((p) => p.reason === Reason.QuotaPending);
     if (!waiting || tenant.status?.conditions?.some((c) => c.type === 'Ready')) {
       this.#quotaPendingSince.delete(name);
       return false;
@@ -176,13 +235,27 @@ export class TenantReconciler implements Reconciler {
       await Promise.all(objects.map((obj) => this.#o.childApplier.apply(obj)));
       return { type, status: 'True', reason: Reason.Created, message: `${what} in place` };
     } catch (err) {
-      return { type, status: 'False', reason: Reason.ApplyFailed, message: `applying ${what} failed: ${errorSummary(err)}` };
+      return {
+        type,
+        status: 'False',
+        reason: Reason.ApplyFailed,
+        message: `applying ${what} failed: ${errorSummary(err)}`,
+      };
     }
   }
 
-  async #backendsOf(tenant: TenantObject, input: TenantInput, namespace: string, namespacePart: ConditionUpdate, region: RegionObject | undefined, status: TenantStatus): Promise<ConditionUpdate[]> {
+  async #backendsOf(
+    tenant: TenantObject,
+    input: TenantInput,
+    namespace: string,
+    namespacePart: ConditionUpdate,
+    region: RegionObject | undefined,
+    status: TenantStatus,
+  ): Promise<ConditionUpdate[]> {
     if (!region) {
-      const message = tenant.spec.regions?.length ? `Region ${tenant.spec.regions[0]} does not exist` : 'no Region is marked default and the tenant names none';
+      const message = tenant.spec.regions?.length
+        ? `Region ${tenant.spec.regions[0]} does not exist`
+        : 'no Region is marked default and the tenant names none';
       return [
         { type: 'RedisReady', status: 'False', reason: Reason.NoRegion, message },
         { type: 'PostgresReady', status: 'False', reason: Reason.NoRegion, message },
@@ -198,14 +271,20 @@ export class TenantReconciler implements Reconciler {
     return this.#backendParts(tenant, input, namespace, region, status);
   }
 
-  async #backendParts(tenant: TenantObject, input: TenantInput, namespace: string, region: RegionObject, status: TenantStatus): Promise<ConditionUpdate[]> {
+  async #backendParts(
+    tenant: TenantObject,
+    input: TenantInput,
+    namespace: string,
+    region: RegionObject,
+    status: TenantStatus,
+  ): Promise<ConditionUpdate[]> {
     const name = tenant.metadata!.name!;
     let backends: Backends;
     try {
       backends = await this.#o.backends.forRegion(region);
     } catch (err) {
       const message = `Region ${region.metadata?.name}: ${errorSummary(err)}`;
-      const reason = (err as Error).name === 'TerminalError' ? Reason.NotSupported : Reason.BackendUnreachable;
+      const reason = hasCode(err, Errors.Unsupported) ? Reason.NotSupported : Reason.BackendUnreachable;
       return [
         { type: 'RedisReady', status: 'False', reason, message },
         { type: 'PostgresReady', status: 'False', reason, message },
@@ -230,7 +309,13 @@ export class TenantReconciler implements Reconciler {
     // round trips, also while the status that says so is not written yet (a new tenant is
     // reconciled several times as its children appear). A re-sync after verifyPeriodMs
     // checks them again, which repairs drift there.
-    const fingerprint = hashOf([backends.region, backends.redisEndpoint, backends.postgresEndpoint, redisPassword, postgresPassword]);
+    const fingerprint = hashOf([
+      backends.region,
+      backends.redisEndpoint,
+      backends.postgresEndpoint,
+      redisPassword,
+      postgresPassword,
+    ]);
     const verified = this.#verified.get(name);
     if (verified?.fingerprint === fingerprint && this.#o.clock.now() - verified.at < this.#o.verifyPeriodMs) {
       Object.assign(status, verified.fields);
@@ -247,25 +332,48 @@ export class TenantReconciler implements Reconciler {
       backends.redis.ensureUser({ tenant: name, password: redisPassword }),
       backends.postgres.ensureTenant({ tenant: name, password: postgresPassword }),
       // No hash annotation, which would be derived from the passwords.
-      unchanged ? Promise.resolve() : this.#o.childApplier.write(secret, { exists: existing !== undefined, changed: true }),
+      unchanged
+        ? Promise.resolve()
+        : this.#o.childApplier.write(secret, { exists: existing !== undefined, changed: true }),
     ]);
     if (written.status === 'rejected') throw written.reason;
     const parts: ConditionUpdate[] = [];
     const fields: Partial<TenantStatus> = {};
     if (redis.status === 'fulfilled') {
       Object.assign(fields, { redisUser: redis.value.user, redisKeyPrefix: redis.value.keyPrefix });
-      parts.push({ type: 'RedisReady', status: 'True', reason: Reason.Created, message: `ACL user ${redis.value.user} limited to keys ${redis.value.keyPrefix}*` });
+      parts.push({
+        type: 'RedisReady',
+        status: 'True',
+        reason: Reason.Created,
+        message: `ACL user ${redis.value.user} limited to keys ${redis.value.keyPrefix}*`,
+      });
     } else {
-      parts.push({ type: 'RedisReady', status: 'False', reason: Reason.BackendUnreachable, message: `Redis at ${backends.redisEndpoint}: ${errorSummary(redis.reason)}` });
+      parts.push({
+        type: 'RedisReady',
+        status: 'False',
+        reason: Reason.BackendUnreachable,
+        message: `Redis at ${backends.redisEndpoint}: ${errorSummary(redis.reason)}`,
+      });
     }
     if (postgres.status === 'fulfilled') {
       Object.assign(fields, { postgresRole: postgres.value.role, postgresSchema: postgres.value.schema });
-      parts.push({ type: 'PostgresReady', status: 'True', reason: Reason.Created, message: `role and schema ${postgres.value.schema}` });
+      parts.push({
+        type: 'PostgresReady',
+        status: 'True',
+        reason: Reason.Created,
+        message: `role and schema ${postgres.value.schema}`,
+      });
     } else {
-      parts.push({ type: 'PostgresReady', status: 'False', reason: Reason.BackendUnreachable, message: `Postgres at ${backends.postgresEndpoint}: ${errorSummary(postgres.reason)}` });
+      parts.push({
+        type: 'PostgresReady',
+        status: 'False',
+        reason: Reason.BackendUnreachable,
+        message: `Postgres at ${backends.postgresEndpoint}: ${errorSummary(postgres.reason)}`,
+      });
     }
     Object.assign(status, fields);
-    if (parts.every((p) => p.status === 'True')) this.#verified.set(name, { fingerprint, at: this.#o.clock.now(), parts, fields });
+    if (parts.every((p) => p.status === 'True'))
+      this.#verified.set(name, { fingerprint, at: this.#o.clock.now(), parts, fields });
     else this.#verified.delete(name);
     return parts;
   }
@@ -277,7 +385,13 @@ export class TenantReconciler implements Reconciler {
     for (const update of updates) conditions = setCondition(conditions, update, generation, now);
     const ready = updates.at(-1)!;
     const wasReady = tenant.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-    const phase = tenant.metadata?.deletionTimestamp ? 'Terminating' : ready.status === 'True' ? 'Ready' : wasReady ? 'Degraded' : 'Provisioning';
+    const phase = tenant.metadata?.deletionTimestamp
+      ? 'Terminating'
+      : ready.status === 'True'
+        ? 'Ready'
+        : wasReady
+          ? 'Degraded'
+          : 'Provisioning';
     const next: TenantStatus = { ...status, observedGeneration: generation, conditions, phase };
     if (sameJson(next, tenant.status)) return;
     if (ready.status === 'True' && !wasReady) void this.#o.events.record(tenant, 'Normal', 'Ready', ready.message);
@@ -303,11 +417,20 @@ export class TenantReconciler implements Reconciler {
         }
       } catch (err) {
         const message = `removing the Redis user and Postgres schema failed: ${errorSummary(err)}; retrying (annotate ${RELEASE_ANNOTATION}=true to let go)`;
-        await this.#writeStatus(tenant, { ...tenant.status }, [{ type: 'Ready', status: 'False', reason: Reason.CleanupFailed, message }]).catch(() => undefined);
+        await this.#writeStatus(tenant, { ...tenant.status }, [
+          { type: 'Ready', status: 'False', reason: Reason.CleanupFailed, message },
+        ]).catch(() => undefined);
         throw new Error(message);
       }
     } else if (released || overdue) {
-      void this.#o.events.record(tenant, 'Warning', 'CleanupAbandoned', released ? `finalizer released by ${RELEASE_ANNOTATION}; backend users may remain` : 'backends unreachable past the finalizer timeout; backend users may remain');
+      void this.#o.events.record(
+        tenant,
+        'Warning',
+        'CleanupAbandoned',
+        released
+          ? `finalizer released by ${RELEASE_ANNOTATION}; backend users may remain`
+          : 'backends unreachable past the finalizer timeout; backend users may remain',
+      );
     }
     await this.#o.applier.removeFinalizer({ ...this.#ref(tenant), metadata: tenant.metadata }, TENANT_FINALIZER);
     this.#verified.delete(name);

@@ -6,9 +6,9 @@
 import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { RegionSpec } from '../../crds/region.ts';
-import { PostgresTenantStore } from '../adapters/postgres-tenant-store.ts';
-import { RedisTenantStore } from '../adapters/redis-tenant-store.ts';
-import { TerminalError } from '../runtime/reconcile.ts';
+import { PostgresTenantStore } from '../../lib/postgres/postgres-tenant-store.ts';
+import { RedisTenantStore } from '../../lib/redis/redis-tenant-store.ts';
+import { Errors, weirError } from '../../lib/errors/errors.ts';
 
 /** A Region as stored. */
 export interface RegionObject {
@@ -45,10 +45,15 @@ export function decode(secret: V1Secret | undefined, key: string): string | unde
  * Picks the Region of a tenant: the first it names, else the default Region (the oldest
  * one if several claim to be the default).
  */
-export function chooseRegion<R extends RegionObject>(regions: readonly R[], wanted: readonly string[] | undefined): R | undefined {
+export function chooseRegion<R extends RegionObject>(
+  regions: readonly R[],
+  wanted: readonly string[] | undefined,
+): R | undefined {
   if (wanted?.length) return regions.find((r) => r.metadata?.name === wanted[0]);
   const defaults = regions.filter((r) => r.spec.default);
-  return defaults.sort((a, b) => String(a.metadata?.creationTimestamp ?? '').localeCompare(String(b.metadata?.creationTimestamp ?? '')))[0];
+  return defaults.sort((a, b) =>
+    String(a.metadata?.creationTimestamp ?? '').localeCompare(String(b.metadata?.creationTimestamp ?? '')),
+  )[0];
 }
 
 /** Keeps admin connections to the backends of each Region. */
@@ -56,7 +61,10 @@ export class RegionBackends {
   #core: CoreV1Api;
   #log: Logger;
   #entries = new Map<string, Entry>();
-  #credentialsCache = new Map<string, { at: number; value: { username?: string; password?: string; version: string } }>();
+  #credentialsCache = new Map<
+    string,
+    { at: number; value: { username?: string; password?: string; version: string } }
+  >();
 
   constructor(options: { kubeConfig: KubeConfig; log: Logger }) {
     this.#core = options.kubeConfig.makeApiClient(CoreV1Api);
@@ -64,22 +72,32 @@ export class RegionBackends {
   }
 
   /** Admin credentials from a Secret, read at most every CREDENTIALS_TTL_MS so that rotation is picked up without a read per reconcile. */
-  async #credentials(ref: { namespace: string; name: string } | undefined): Promise<{ username?: string; password?: string; version: string }> {
+  async #credentials(
+    ref: { namespace: string; name: string } | undefined,
+  ): Promise<{ username?: string; password?: string; version: string }> {
     if (!ref) return { version: '' };
     const key = `${ref.namespace}/${ref.name}`;
     const cached = this.#credentialsCache.get(key);
     if (cached && Date.now() - cached.at < CREDENTIALS_TTL_MS) return cached.value;
     const secret = await this.#core.readNamespacedSecret({ namespace: ref.namespace, name: ref.name });
-    const value = { username: decode(secret, 'username'), password: decode(secret, 'password'), version: secret.metadata?.resourceVersion ?? '' };
+    const value = {
+      username: decode(secret, 'username'),
+      password: decode(secret, 'password'),
+      version: secret.metadata?.resourceVersion ?? '',
+    };
     this.#credentialsCache.set(key, { at: Date.now(), value });
     return value;
   }
 
-  /** Clients for the Region's backends; throws TerminalError for what Weir cannot drive yet. */
+  /** Clients for the Region's backends; throws an Unsupported error for what Weir cannot drive yet. */
   async forRegion(region: RegionObject): Promise<Backends> {
     const name = region.metadata?.name ?? '';
     const spec = region.spec;
-    if (spec.redis.mode !== 'Standalone') throw new TerminalError(`Region ${name}: Redis mode ${spec.redis.mode} is not supported yet; use Standalone`);
+    if (spec.redis.mode !== 'Standalone')
+      throw weirError(
+        Errors.Unsupported,
+        `Region ${name}: Redis mode ${spec.redis.mode} is not supported yet; use Standalone`,
+      );
     const redisCreds = await this.#credentials(spec.redis.adminCredentialsSecretRef);
     const pgCreds = await this.#credentials(spec.postgres.adminCredentialsSecretRef);
     const fingerprint = [region.metadata?.resourceVersion, redisCreds.version, pgCreds.version].join('/');

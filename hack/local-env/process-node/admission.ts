@@ -15,15 +15,26 @@ export const RejectReason = {
 } as const;
 
 /** Why the node cannot run the pod, or undefined if it can. */
-export function admissionProblem(pod: V1Pod, images: readonly string[]): { reason: string; message: string } | undefined {
+export function admissionProblem(
+  pod: V1Pod,
+  images: readonly string[],
+): { reason: string; message: string } | undefined {
   const foreign = (pod.spec?.containers ?? []).filter((c) => !images.includes(c.image ?? ''));
   if (foreign.length > 0) {
     const uses = foreign.map((c) => `container ${c.name} uses ${c.image}`).join(', ');
-    return { reason: RejectReason.UnsupportedImage, message: `the process node runs only Weir's image (${images.join(', ')}); ${uses}` };
+    return {
+      reason: RejectReason.UnsupportedImage,
+      message: `the process node runs only Weir's image (${images.join(', ')}); ${uses}`,
+    };
   }
-  if (pod.spec?.initContainers?.length) return { reason: RejectReason.UnsupportedPod, message: 'the process node does not run init containers' };
+  if (pod.spec?.initContainers?.length)
+    return { reason: RejectReason.UnsupportedPod, message: 'the process node does not run init containers' };
   const volumes = unsupportedVolumes(pod);
-  if (volumes.length > 0) return { reason: RejectReason.UnsupportedVolume, message: `the process node provides only configMap, secret, downwardAPI, projected and emptyDir volumes; not ${volumes.join(', ')}` };
+  if (volumes.length > 0)
+    return {
+      reason: RejectReason.UnsupportedVolume,
+      message: `the process node provides only configMap, secret, downwardAPI, projected and emptyDir volumes; not ${volumes.join(', ')}`,
+    };
   return undefined;
 }
 
@@ -33,9 +44,22 @@ export function admissionProblem(pod: V1Pod, images: readonly string[]): { reaso
  * as a kubelet shows an image it cannot pull: a failed pod is replaced at once, and here a
  * ReplicaSet of a foreign image made 772 pods in 30 s that way.
  */
-export function refusedView(pod: V1Pod, problem: { reason: string; message: string }, hostIP: string, now: string): PodView {
+export function refusedView(
+  pod: V1Pod,
+  problem: { reason: string; message: string },
+  hostIP: string,
+  now: string,
+): PodView {
   const base = { restartPolicy: 'Always' as const, hostIP, startTime: now, sandboxReady: false };
-  if (!pod.metadata?.ownerReferences?.some((o) => o.controller)) return { ...base, containers: [], terminal: true, failure: problem };
-  const containers = (pod.spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image ?? '', state: { kind: 'waiting' as const, ...problem }, ready: false, started: false, restartCount: 0 }));
+  if (!pod.metadata?.ownerReferences?.some((o) => o.controller))
+    return { ...base, containers: [], terminal: true, failure: problem };
+  const containers = (pod.spec?.containers ?? []).map((c) => ({
+    name: c.name,
+    image: c.image ?? '',
+    state: { kind: 'waiting' as const, ...problem },
+    ready: false,
+    started: false,
+    restartCount: 0,
+  }));
   return { ...base, containers, terminal: false };
 }

@@ -3,11 +3,19 @@
  * it (`spec.nodeName`) with the operator runtime's informer, and reconciles each one with a
  * {@link PodReconciler} through the runtime's controller and work queue.
  */
-import { CoordinationV1Api, CoreV1Api, VersionApi, Watch, type KubeConfig, type KubernetesListObject, type V1Pod } from '@kubernetes/client-node';
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  VersionApi,
+  Watch,
+  type KubeConfig,
+  type KubernetesListObject,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { Clock } from '../../../operator/runtime/clock.ts';
-import { Controller } from '../../../operator/runtime/controller.ts';
-import { Informer, type WatchClient } from '../../../operator/runtime/informer.ts';
+import type { Clock } from '../../../lib/clock/clock.ts';
+import { Controller } from '../../../lib/controller/controller.ts';
+import { Informer, type WatchClient } from '../../../lib/kube/informer.ts';
 import { machineFacts } from './node-object.ts';
 import { NodeHeartbeat } from './node-heartbeat.ts';
 import { PodIpPool } from './pod-ip-pool.ts';
@@ -70,8 +78,19 @@ export class ProcessNodeAgent {
     const { kubeConfig, nodeName, clock, log } = this.#o;
     const core = kubeConfig.makeApiClient(CoreV1Api);
     const version = await kubeConfig.makeApiClient(VersionApi).getCode();
-    const facts = machineFacts({ name: nodeName, maxPods: this.#o.maxPods, kubeletVersion: version.gitVersion, rootDir: this.#o.rootDir });
-    this.#heartbeat = new NodeHeartbeat({ core, coordination: kubeConfig.makeApiClient(CoordinationV1Api), facts, clock, log });
+    const facts = machineFacts({
+      name: nodeName,
+      maxPods: this.#o.maxPods,
+      kubeletVersion: version.gitVersion,
+      rootDir: this.#o.rootDir,
+    });
+    this.#heartbeat = new NodeHeartbeat({
+      core,
+      coordination: kubeConfig.makeApiClient(CoordinationV1Api),
+      facts,
+      clock,
+      log,
+    });
     await this.#heartbeat.register();
     this.#heartbeat.start();
 
@@ -101,7 +120,13 @@ export class ProcessNodeAgent {
       clock,
       log,
     });
-    this.#controller = new Controller({ name: 'process-node', reconciler: this.#reconciler, concurrency: 4, clock, log }).watchPrimary(informer);
+    this.#controller = new Controller({
+      name: 'process-node',
+      reconciler: this.#reconciler,
+      concurrency: 4,
+      clock,
+      log,
+    }).watchPrimary(informer);
     this.#informer = informer;
     informer.start();
     await informer.waitForSync();

@@ -10,8 +10,12 @@ const pod: V1Pod = {
 };
 const fields = { podIP: '127.42.0.9', hostIP: '127.0.0.1' };
 
-function sources(configMaps: Record<string, Record<string, string>> = {}, secrets: Record<string, Record<string, string>> = {}): PodSources {
-  const bytes = (o: Record<string, string>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Buffer.from(v)]));
+function sources(
+  configMaps: Record<string, Record<string, string>> = {},
+  secrets: Record<string, Record<string, string>> = {},
+): PodSources {
+  const bytes = (o: Record<string, string>) =>
+    Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Buffer.from(v)]));
   return {
     configMaps: new Map(Object.entries(configMaps).map(([k, v]) => [k, bytes(v)])),
     secrets: new Map(Object.entries(secrets).map(([k, v]) => [k, bytes(v)])),
@@ -40,11 +44,20 @@ describe('$(VAR) expansion', () => {
 
 describe('a container environment', () => {
   it('resolves plain values, in order, referring only to variables defined before', () => {
-    assert.deepEqual(env({ env: [{ name: 'LATER_REF', value: '$(HOST)' }, { name: 'HOST', value: 'h' }, { name: 'URL', value: 'http://$(HOST):80' }] }), {
-      LATER_REF: '$(HOST)',
-      HOST: 'h',
-      URL: 'http://h:80',
-    });
+    assert.deepEqual(
+      env({
+        env: [
+          { name: 'LATER_REF', value: '$(HOST)' },
+          { name: 'HOST', value: 'h' },
+          { name: 'URL', value: 'http://$(HOST):80' },
+        ],
+      }),
+      {
+        LATER_REF: '$(HOST)',
+        HOST: 'h',
+        URL: 'http://h:80',
+      },
+    );
   });
 
   it('resolves fieldRefs to the pod, the node and the pod IP', () => {
@@ -83,15 +96,34 @@ describe('a container environment', () => {
 
   it('fails like the kubelet when a ConfigMap or key is missing, and skips optional ones', () => {
     const s = sources({ settings: { level: 'debug' } });
-    assert.throws(() => env({ env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'nope', key: 'k' } } }] }, s), { message: 'configmap "nope" not found', reason: 'CreateContainerConfigError' } as object);
-    assert.throws(() => env({ env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 'nope', key: 'k' } } }] }, s), { message: 'secret "nope" not found' });
-    assert.throws(() => env({ env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'settings', key: 'k' } } }] }, s), { message: "couldn't find key k in ConfigMap tenant-acme/settings" });
-    assert.deepEqual(env({ env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'nope', key: 'k', optional: true } } }] }, s), {});
+    assert.throws(() => env({ env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'nope', key: 'k' } } }] }, s), {
+      message: 'configmap "nope" not found',
+      reason: 'CreateContainerConfigError',
+    } as object);
+    assert.throws(() => env({ env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 'nope', key: 'k' } } }] }, s), {
+      message: 'secret "nope" not found',
+    });
+    assert.throws(
+      () => env({ env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'settings', key: 'k' } } }] }, s),
+      { message: "couldn't find key k in ConfigMap tenant-acme/settings" },
+    );
+    assert.deepEqual(
+      env({ env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'nope', key: 'k', optional: true } } }] }, s),
+      {},
+    );
   });
 
   it('expands $(VAR) in command and args from the environment', () => {
-    const e = containerEnv(pod, { name: 'c', env: [{ name: 'CONFIG', value: '/etc/weir/pipeline.json' }] }, sources(), fields);
-    assert.deepEqual(commandLine({ name: 'c', command: ['node', 'main.ts'], args: ['--config=$(CONFIG)', '$$(CONFIG)'] }, e), ['node', 'main.ts', '--config=/etc/weir/pipeline.json', '$(CONFIG)']);
+    const e = containerEnv(
+      pod,
+      { name: 'c', env: [{ name: 'CONFIG', value: '/etc/weir/pipeline.json' }] },
+      sources(),
+      fields,
+    );
+    assert.deepEqual(
+      commandLine({ name: 'c', command: ['node', 'main.ts'], args: ['--config=$(CONFIG)', '$$(CONFIG)'] }, e),
+      ['node', 'main.ts', '--config=/etc/weir/pipeline.json', '$(CONFIG)'],
+    );
   });
 });
 
@@ -99,7 +131,13 @@ describe('the objects a pod refers to', () => {
   it('collects ConfigMaps and Secrets from env, envFrom and volumes', () => {
     const refs = referencedObjects({
       spec: {
-        containers: [{ name: 'c', env: [{ name: 'A', valueFrom: { secretKeyRef: { name: 's1', key: 'k' } } }], envFrom: [{ configMapRef: { name: 'c1' } }] }],
+        containers: [
+          {
+            name: 'c',
+            env: [{ name: 'A', valueFrom: { secretKeyRef: { name: 's1', key: 'k' } } }],
+            envFrom: [{ configMapRef: { name: 'c1' } }],
+          },
+        ],
         volumes: [
           { name: 'config', configMap: { name: 'c2' } },
           { name: 'creds', secret: { secretName: 's2' } },
@@ -112,7 +150,16 @@ describe('the objects a pod refers to', () => {
   });
 
   it('collects the service account tokens projected volumes ask for, once each', () => {
-    const token = (expirationSeconds?: number, audience?: string) => ({ name: `t${expirationSeconds}${audience}`, projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds, audience } }] } });
-    assert.deepEqual(tokenRequests({ spec: { containers: [], volumes: [token(3607), token(3607), token(undefined, 'vault')] } }), [{ audience: undefined, expirationSeconds: 3607 }, { audience: 'vault', expirationSeconds: 3600 }]);
+    const token = (expirationSeconds?: number, audience?: string) => ({
+      name: `t${expirationSeconds}${audience}`,
+      projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds, audience } }] },
+    });
+    assert.deepEqual(
+      tokenRequests({ spec: { containers: [], volumes: [token(3607), token(3607), token(undefined, 'vault')] } }),
+      [
+        { audience: undefined, expirationSeconds: 3607 },
+        { audience: 'vault', expirationSeconds: 3600 },
+      ],
+    );
   });
 });

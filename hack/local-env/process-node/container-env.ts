@@ -70,7 +70,12 @@ export function podField(pod: V1Pod, path: string, fields: PodRuntimeFields): st
   }
 }
 
-function fromSource(pod: V1Pod, source: V1EnvVarSource, sources: PodSources, fields: PodRuntimeFields): string | undefined {
+function fromSource(
+  pod: V1Pod,
+  source: V1EnvVarSource,
+  sources: PodSources,
+  fields: PodRuntimeFields,
+): string | undefined {
   const namespace = pod.metadata?.namespace ?? '';
   if (source.fieldRef) return podField(pod, source.fieldRef.fieldPath, fields);
   const ref = source.configMapKeyRef ?? source.secretKeyRef;
@@ -92,7 +97,12 @@ function fromSource(pod: V1Pod, source: V1EnvVarSource, sources: PodSources, fie
 }
 
 /** The container's variables from the pod spec, in the order the kubelet sets them. */
-export function containerEnv(pod: V1Pod, container: V1Container, sources: PodSources, fields: PodRuntimeFields): Map<string, string> {
+export function containerEnv(
+  pod: V1Pod,
+  container: V1Container,
+  sources: PodSources,
+  fields: PodRuntimeFields,
+): Map<string, string> {
   const env = new Map<string, string>();
   for (const from of container.envFrom ?? []) {
     const ref = from.configMapRef ?? from.secretRef;
@@ -112,7 +122,10 @@ export function containerEnv(pod: V1Pod, container: V1Container, sources: PodSou
       continue;
     }
     // Only what is defined so far can be referred to, as with the kubelet.
-    env.set(e.name, expandReferences(e.value ?? '', (name) => env.get(name)));
+    env.set(
+      e.name,
+      expandReferences(e.value ?? '', (name) => env.get(name)),
+    );
   }
   return env;
 }

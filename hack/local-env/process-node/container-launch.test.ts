@@ -10,8 +10,22 @@ import { containerLaunch, type LaunchContext } from './container-launch.ts';
 function processorPod(): V1Pod {
   const spec = PipelineSpec.parse({});
   const ownerReference = { apiVersion: 'weir.dev/v1alpha1', kind: 'Pipeline', name: 'clicks', uid: 'u' };
-  const template = desiredDeployment({ namespace: 'tenant-acme', name: 'clicks', spec, ownerReference, topics: desiredTopics('tenant-acme', 'clicks', spec), image: 'ghcr.io/weir-dev/weir:0.1.0', kafkaBootstrapServers: ['127.0.0.1:9092'] }, 1).spec!.template;
-  return { metadata: { name: 'clicks-processor-7d9f-abcde', namespace: 'tenant-acme', uid: 'pod-uid' }, spec: { ...template.spec!, nodeName: 'weir-process-node' } };
+  const template = desiredDeployment(
+    {
+      namespace: 'tenant-acme',
+      name: 'clicks',
+      spec,
+      ownerReference,
+      topics: desiredTopics('tenant-acme', 'clicks', spec),
+      image: 'ghcr.io/weir-dev/weir:0.1.0',
+      kafkaBootstrapServers: ['127.0.0.1:9092'],
+    },
+    1,
+  ).spec!.template;
+  return {
+    metadata: { name: 'clicks-processor-7d9f-abcde', namespace: 'tenant-acme', uid: 'pod-uid' },
+    spec: { ...template.spec!, nodeName: 'weir-process-node' },
+  };
 }
 
 const ctx: LaunchContext = {
@@ -51,18 +65,33 @@ describe("the processor's launch", () => {
   it("passes nothing of the agent's own environment on", () => {
     const pod = processorPod();
     const launch = containerLaunch(pod, pod.spec!.containers[0]!, noSources, ctx);
-    assert.deepEqual(Object.keys(launch.env).sort(), ['HOME', 'HOSTNAME', 'PATH', 'WEIR_LISTEN_HOST', 'WEIR_PIPELINE', 'WEIR_PIPELINE_CONFIG']);
+    assert.deepEqual(Object.keys(launch.env).sort(), [
+      'HOME',
+      'HOSTNAME',
+      'PATH',
+      'WEIR_LISTEN_HOST',
+      'WEIR_PIPELINE',
+      'WEIR_PIPELINE_CONFIG',
+    ]);
   });
 
   it("lets the pod's own variables win, WEIR_LISTEN_HOST included", () => {
     const pod = processorPod();
-    const container = { ...pod.spec!.containers[0]!, env: [{ name: 'WEIR_LISTEN_HOST', value: '127.0.0.1' }, { name: 'PATH', value: '/bin' }] };
+    const container = {
+      ...pod.spec!.containers[0]!,
+      env: [
+        { name: 'WEIR_LISTEN_HOST', value: '127.0.0.1' },
+        { name: 'PATH', value: '/bin' },
+      ],
+    };
     const launch = containerLaunch(pod, container, noSources, ctx);
     assert.deepEqual([launch.env.WEIR_LISTEN_HOST, launch.env.PATH], ['127.0.0.1', '/bin']);
   });
 
   it('refuses a container without a command: the image entrypoint is unknown here', () => {
     const pod = processorPod();
-    assert.throws(() => containerLaunch(pod, { name: 'c', image: 'ghcr.io/weir-dev/weir:0.1.0' }, noSources, ctx), { reason: 'RunContainerError' } as object);
+    assert.throws(() => containerLaunch(pod, { name: 'c', image: 'ghcr.io/weir-dev/weir:0.1.0' }, noSources, ctx), {
+      reason: 'RunContainerError',
+    } as object);
   });
 });

@@ -43,7 +43,10 @@ export interface Launch {
 /** The launch of a container; throws {@link ContainerConfigError} for what the kubelet would refuse. */
 export function containerLaunch(pod: V1Pod, container: V1Container, sources: PodSources, ctx: LaunchContext): Launch {
   if (!container.command?.length) {
-    throw new ContainerConfigError(`container ${container.name} has no command: the process node cannot read the entrypoint of image ${container.image}`, 'RunContainerError');
+    throw new ContainerConfigError(
+      `container ${container.name} has no command: the process node cannot read the entrypoint of image ${container.image}`,
+      'RunContainerError',
+    );
   }
   const user = runAs(pod, container, ctx.agentUid);
   const targets = mountTargets(container.volumeMounts, ctx.volumeDirs);
@@ -51,12 +54,28 @@ export function containerLaunch(pod: V1Pod, container: V1Container, sources: Pod
   const podEnv = containerEnv(pod, container, sources, { podIP: ctx.podIP, hostIP: ctx.hostIP });
   const [command, ...args] = commandLine(container, podEnv).map(rewrite);
   const env: Record<string, string> = {
-    PATH: [join(ctx.repoRoot, 'node_modules', '.bin'), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'].join(':'),
+    PATH: [
+      join(ctx.repoRoot, 'node_modules', '.bin'),
+      '/usr/local/sbin',
+      '/usr/local/bin',
+      '/usr/sbin',
+      '/usr/bin',
+      '/sbin',
+      '/bin',
+    ].join(':'),
     HOSTNAME: pod.spec?.hostname ?? pod.metadata?.name ?? '',
     HOME: '/',
     [LISTEN_HOST_VAR]: ctx.podIP,
-    ...(ctx.apiServer ? { KUBERNETES_SERVICE_HOST: ctx.apiServer.host, KUBERNETES_SERVICE_PORT: ctx.apiServer.port } : {}),
+    ...(ctx.apiServer
+      ? { KUBERNETES_SERVICE_HOST: ctx.apiServer.host, KUBERNETES_SERVICE_PORT: ctx.apiServer.port }
+      : {}),
   };
   for (const [name, value] of podEnv) env[name] = rewrite(value);
-  return { command: command!, args, env, cwd: container.workingDir ? rewrite(container.workingDir) : ctx.repoRoot, ...user };
+  return {
+    command: command!,
+    args,
+    env,
+    cwd: container.workingDir ? rewrite(container.workingDir) : ctx.repoRoot,
+    ...user,
+  };
 }

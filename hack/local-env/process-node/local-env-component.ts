@@ -68,12 +68,20 @@ export class ProcessNode extends ProcessComponent {
     const proc = this.proc!;
     proc.start();
     const ca = readFileSync(this.#apiserver.caFile, 'utf8');
-    await waitUntil(proc, 'registered and Ready', async () => {
-      const res = await httpsGet(`${this.#apiserver.url}/api/v1/nodes/${this.nodeName}`, { ca, token: this.#apiserver.token });
-      if (res.status !== 200) return false;
-      const node = JSON.parse(res.body) as { status?: { conditions?: { type: string; status: string }[] } };
-      return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-    }, 60_000);
+    await waitUntil(
+      proc,
+      'registered and Ready',
+      async () => {
+        const res = await httpsGet(`${this.#apiserver.url}/api/v1/nodes/${this.nodeName}`, {
+          ca,
+          token: this.#apiserver.token,
+        });
+        if (res.status !== 200) return false;
+        const node = JSON.parse(res.body) as { status?: { conditions?: { type: string; status: string }[] } };
+        return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+      },
+      60_000,
+    );
   }
 
   override async stop(): Promise<void> {

@@ -8,7 +8,9 @@ import type { V1Pod } from '@kubernetes/client-node';
 
 /** The TCP container ports of the pod. */
 export function podPorts(pod: V1Pod): number[] {
-  return (pod.spec?.containers ?? []).flatMap((c) => (c.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => p.containerPort));
+  return (pod.spec?.containers ?? []).flatMap((c) =>
+    (c.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => p.containerPort),
+  );
 }
 
 function canBind(host: string, port: number): Promise<boolean> {

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { loadConfig } from '../../../operator/main.ts';
-import { systemClock } from '../../../operator/runtime/clock.ts';
-import { loadKubeConfig } from '../../../operator/runtime/kube-config.ts';
+import { systemClock } from '../../../lib/clock/clock.ts';
+import { loadKubeConfig } from '../../../lib/kube/kube-config.ts';
 import { ProcessNodeAgent } from './agent.ts';
 
 /** How long pods get to stop when the agent itself stops. */
@@ -33,13 +33,17 @@ async function main(): Promise<number> {
   });
   if (!values['root-dir']) throw new Error('--root-dir is required: the directory for pod volumes and logs');
   const maxPods = Number(values['max-pods']);
-  if (!Number.isInteger(maxPods) || maxPods < 1) throw new Error(`--max-pods must be a positive integer, got '${values['max-pods']}'`);
+  if (!Number.isInteger(maxPods) || maxPods < 1)
+    throw new Error(`--max-pods must be a positive integer, got '${values['max-pods']}'`);
   const rootDir = values['root-dir'];
   const log = pino({ level: values['log-level'], base: { component: 'weir-process-node', node: values['node-name'] } });
   const agent = new ProcessNodeAgent({
     kubeConfig: loadKubeConfig(),
     nodeName: values['node-name'],
-    images: values.images.split(',').map((s) => s.trim()).filter(Boolean),
+    images: values.images
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     podCidr: values['pod-cidr'],
     maxPods,
     rootDir,

@@ -4,11 +4,26 @@
  * fresh heartbeat every minute, so that kube-controller-manager's node lifecycle
  * controller never finds it silent, marks it NotReady, taints it or evicts its pods.
  */
-import { PatchStrategy, setHeaderOptions, V1MicroTime, type CoordinationV1Api, type CoreV1Api, type V1Lease, type V1Node } from '@kubernetes/client-node';
+import {
+  PatchStrategy,
+  setHeaderOptions,
+  V1MicroTime,
+  type CoordinationV1Api,
+  type CoreV1Api,
+  type V1Lease,
+  type V1Node,
+} from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { Clock } from '../../../operator/runtime/clock.ts';
-import { statusCode } from '../../../operator/runtime/apply.ts';
-import { desiredNode, nodeConditions, nodeLabels, nodeStatusFacts, type NodeCondition, type NodeFacts } from './node-object.ts';
+import type { Clock } from '../../../lib/clock/clock.ts';
+import { statusCode } from '../../../lib/kube/apply.ts';
+import {
+  desiredNode,
+  nodeConditions,
+  nodeLabels,
+  nodeStatusFacts,
+  type NodeCondition,
+  type NodeFacts,
+} from './node-object.ts';
 import { describeError } from './api-error.ts';
 import { rfc3339 } from './pod-status.ts';
 
@@ -57,7 +72,10 @@ export class NodeHeartbeat {
       this.#o.log.info({ node: facts.name }, 'node already registered; taking it over');
     }
     this.#uid = node.metadata?.uid;
-    this.#conditions = (node.status?.conditions as unknown as NodeCondition[] | undefined)?.map((c) => ({ ...c, lastTransitionTime: timeString(c.lastTransitionTime) }));
+    this.#conditions = (node.status?.conditions as unknown as NodeCondition[] | undefined)?.map((c) => ({
+      ...c,
+      lastTransitionTime: timeString(c.lastTransitionTime),
+    }));
     await this.reportStatus();
     await this.renewLease();
   }
@@ -71,16 +89,20 @@ export class NodeHeartbeat {
   async stop(): Promise<void> {
     this.#stop.abort();
     await this.#loop;
-    await this.reportStatus({ reason: 'ProcessNodeStopped', message: 'the process node agent stopped; it runs no pods until it starts again' }).catch((err: unknown) =>
-      this.#o.log.warn({ err: String(err) }, 'cannot report the node NotReady'),
-    );
+    await this.reportStatus({
+      reason: 'ProcessNodeStopped',
+      message: 'the process node agent stopped; it runs no pods until it starts again',
+    }).catch((err: unknown) => this.#o.log.warn({ err: String(err) }, 'cannot report the node NotReady'));
   }
 
   /** Posts the Node's status with a fresh heartbeat. */
   async reportStatus(notReady?: { reason: string; message: string }): Promise<void> {
     const { facts, core, clock } = this.#o;
     const conditions = nodeConditions(this.#conditions, rfc3339(clock.now()), notReady);
-    await core.patchNodeStatus({ name: facts.name, body: { status: { ...nodeStatusFacts(facts), conditions } } }, MERGE_PATCH);
+    await core.patchNodeStatus(
+      { name: facts.name, body: { status: { ...nodeStatusFacts(facts), conditions } } },
+      MERGE_PATCH,
+    );
     this.#conditions = conditions;
     this.#lastReport = clock.now();
   }
@@ -91,7 +113,11 @@ export class NodeHeartbeat {
     const spec = { holderIdentity: facts.name, leaseDurationSeconds, renewTime: new V1MicroTime(clock.now()) };
     if (this.#lease) {
       try {
-        this.#lease = await coordination.replaceNamespacedLease({ namespace: LEASE_NAMESPACE, name: facts.name, body: { ...this.#lease, spec: { ...this.#lease.spec, ...spec } } });
+        this.#lease = await coordination.replaceNamespacedLease({
+          namespace: LEASE_NAMESPACE,
+          name: facts.name,
+          body: { ...this.#lease, spec: { ...this.#lease.spec, ...spec } },
+        });
         return;
       } catch (err) {
         const code = statusCode(err);
@@ -101,12 +127,21 @@ export class NodeHeartbeat {
     }
     try {
       const current = await coordination.readNamespacedLease({ namespace: LEASE_NAMESPACE, name: facts.name });
-      this.#lease = await coordination.replaceNamespacedLease({ namespace: LEASE_NAMESPACE, name: facts.name, body: { ...current, spec: { ...current.spec, ...spec } } });
+      this.#lease = await coordination.replaceNamespacedLease({
+        namespace: LEASE_NAMESPACE,
+        name: facts.name,
+        body: { ...current, spec: { ...current.spec, ...spec } },
+      });
     } catch (err) {
       if (statusCode(err) !== 404) throw err;
       // Owned by the Node, as the kubelet's is, so that deleting the Node deletes its Lease.
-      const ownerReferences = this.#uid ? [{ apiVersion: 'v1', kind: 'Node', name: facts.name, uid: this.#uid }] : undefined;
-      this.#lease = await coordination.createNamespacedLease({ namespace: LEASE_NAMESPACE, body: { metadata: { name: facts.name, namespace: LEASE_NAMESPACE, ownerReferences }, spec } });
+      const ownerReferences = this.#uid
+        ? [{ apiVersion: 'v1', kind: 'Node', name: facts.name, uid: this.#uid }]
+        : undefined;
+      this.#lease = await coordination.createNamespacedLease({
+        namespace: LEASE_NAMESPACE,
+        body: { metadata: { name: facts.name, namespace: LEASE_NAMESPACE, ownerReferences }, spec },
+      });
     }
   }
 
@@ -116,9 +151,13 @@ export class NodeHeartbeat {
     while (!signal.aborted) {
       await clock.sleep(renewIntervalMs, signal).catch(() => undefined);
       if (signal.aborted) return;
-      await this.renewLease().catch((err: unknown) => log.warn({ err: describeError(err) }, 'cannot renew the node lease'));
+      await this.renewLease().catch((err: unknown) =>
+        log.warn({ err: describeError(err) }, 'cannot renew the node lease'),
+      );
       if (clock.now() - this.#lastReport >= statusReportMs) {
-        await this.reportStatus().catch((err: unknown) => log.warn({ err: describeError(err) }, 'cannot post the node status'));
+        await this.reportStatus().catch((err: unknown) =>
+          log.warn({ err: describeError(err) }, 'cannot post the node status'),
+        );
       }
     }
   }

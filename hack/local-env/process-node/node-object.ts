@@ -33,7 +33,12 @@ function readTrimmed(path: string): string {
 }
 
 /** The facts of this machine. */
-export function machineFacts(options: { name: string; maxPods: number; kubeletVersion: string; rootDir: string }): NodeFacts {
+export function machineFacts(options: {
+  name: string;
+  maxPods: number;
+  kubeletVersion: string;
+  rootDir: string;
+}): NodeFacts {
   const osRelease = readTrimmed('/etc/os-release');
   const pretty = /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(osRelease)?.[1] ?? 'Linux';
   let ephemeralStorageBytes = 0;
@@ -86,16 +91,29 @@ export interface NodeCondition {
  * Ready (or not, with `notReady`'s reason) and no memory, disk or PID pressure. A condition
  * whose status stays keeps its lastTransitionTime from `previous`.
  */
-export function nodeConditions(previous: NodeCondition[] | undefined, now: string, notReady?: { reason: string; message: string }): NodeCondition[] {
+export function nodeConditions(
+  previous: NodeCondition[] | undefined,
+  now: string,
+  notReady?: { reason: string; message: string },
+): NodeCondition[] {
   const make = (type: string, status: NodeCondition['status'], reason: string, message: string): NodeCondition => {
     const before = previous?.find((c) => c.type === type);
-    return { type, status, reason, message, lastHeartbeatTime: now, lastTransitionTime: before?.status === status ? before.lastTransitionTime : now };
+    return {
+      type,
+      status,
+      reason,
+      message,
+      lastHeartbeatTime: now,
+      lastTransitionTime: before?.status === status ? before.lastTransitionTime : now,
+    };
   };
   return [
     make('MemoryPressure', 'False', 'KubeletHasSufficientMemory', 'process node has sufficient memory available'),
     make('DiskPressure', 'False', 'KubeletHasNoDiskPressure', 'process node has no disk pressure'),
     make('PIDPressure', 'False', 'KubeletHasSufficientPID', 'process node has sufficient PID available'),
-    notReady ? make('Ready', 'False', notReady.reason, notReady.message) : make('Ready', 'True', 'KubeletReady', 'process node is posting ready status'),
+    notReady
+      ? make('Ready', 'False', notReady.reason, notReady.message)
+      : make('Ready', 'True', 'KubeletReady', 'process node is posting ready status'),
   ];
 }
 

@@ -8,7 +8,8 @@
 /** Parses `a.b.c.d` into a 32-bit number. */
 export function ipToNumber(ip: string): number {
   const parts = ip.split('.');
-  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) throw new Error(`not an IPv4 address: '${ip}'`);
+  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255))
+    throw new Error(`not an IPv4 address: '${ip}'`);
   return parts.reduce((n, p) => n * 256 + Number(p), 0);
 }
 
@@ -34,8 +35,10 @@ export class PodIpPool {
     if (prefix < 8 || prefix > 30) throw new Error(`pod CIDR ${cidr}: the prefix must be between 8 and 30`);
     const size = 2 ** (32 - prefix);
     const network = base - (base % size);
-    if (network !== base) throw new Error(`pod CIDR ${cidr}: ${match[1]} is not the network address (${numberToIp(network)})`);
-    if (numberToIp(network).split('.')[0] !== '127') throw new Error(`pod CIDR ${cidr} is not inside 127.0.0.0/8: only loopback addresses reach no one else`);
+    if (network !== base)
+      throw new Error(`pod CIDR ${cidr}: ${match[1]} is not the network address (${numberToIp(network)})`);
+    if (numberToIp(network).split('.')[0] !== '127')
+      throw new Error(`pod CIDR ${cidr} is not inside 127.0.0.0/8: only loopback addresses reach no one else`);
     this.cidr = cidr;
     this.#first = network + 1;
     this.#last = network + size - 2;

@@ -9,14 +9,21 @@ import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PatchStrategy, setHeaderOptions, type CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { statusCode } from '../../../operator/runtime/apply.ts';
-import type { Clock } from '../../../operator/runtime/clock.ts';
-import type { ReconcileRequest, ReconcileResult, Reconciler } from '../../../operator/runtime/reconcile.ts';
+import { statusCode } from '../../../lib/kube/apply.ts';
+import type { Clock } from '../../../lib/clock/clock.ts';
+import type { ReconcileRequest, ReconcileResult, Reconciler } from '../../../lib/controller/reconcile.ts';
 import { admissionProblem, refusedView } from './admission.ts';
 import { portsFree, podPorts } from './loopback-ports.ts';
 import type { PodIpPool } from './pod-ip-pool.ts';
 import { PodRunner } from './pod-runner.ts';
-import { configMapBytes, referencedObjects, secretBytes, tokenKey, tokenRequests, type PodSources } from './pod-sources.ts';
+import {
+  configMapBytes,
+  referencedObjects,
+  secretBytes,
+  tokenKey,
+  tokenRequests,
+  type PodSources,
+} from './pod-sources.ts';
 import { podStatus, rfc3339, type PodCondition, type PodView } from './pod-status.ts';
 
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -75,7 +82,8 @@ export class PodReconciler implements Reconciler {
 
     if (pod.metadata?.deletionTimestamp) {
       if (runner && !runner.terminal) {
-        const graceMs = (pod.metadata.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000;
+        const graceMs =
+          (pod.metadata.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000;
         void runner.terminate(graceMs).then(() => this.#o.enqueue(key));
         await this.#writeStatus(pod, runner.view());
         return;
@@ -94,7 +102,8 @@ export class PodReconciler implements Reconciler {
       if (phase === 'Succeeded' || phase === 'Failed' || this.#finished.has(uid)) return;
       const problem = admissionProblem(pod, this.#o.images);
       if (problem) {
-        if (!this.#written.has(uid)) this.#o.log.warn({ pod: key, reason: problem.reason, problem: problem.message }, 'refusing the pod');
+        if (!this.#written.has(uid))
+          this.#o.log.warn({ pod: key, reason: problem.reason, problem: problem.message }, 'refusing the pod');
         await this.#writeStatus(pod, refusedView(pod, problem, this.#o.hostIP, rfc3339(this.#o.clock.now())));
         return;
       }
@@ -104,7 +113,11 @@ export class PodReconciler implements Reconciler {
     const view = runner.view();
     await this.#writeStatus(pod, view);
     // A pod whose containers have all finished for good (restartPolicy Never or OnFailure) is done: free its IP.
-    if (!runner.terminating && view.containers.length > 0 && view.containers.every((c) => c.state.kind === 'terminated')) {
+    if (
+      !runner.terminating &&
+      view.containers.length > 0 &&
+      view.containers.every((c) => c.state.kind === 'terminated')
+    ) {
       this.#finished.add(uid);
       void runner.terminate(0).then(() => {
         this.#forget(key, runner, 0);
@@ -123,7 +136,8 @@ export class PodReconciler implements Reconciler {
         await runner.terminate(graceMs);
         const pod = this.#o.pods.get(key);
         const failure = { reason: 'Terminated', message: 'Pod was terminated in response to imminent node shutdown.' };
-        if (pod && !pod.metadata?.deletionTimestamp) await this.#writeStatus(pod, { ...runner.view(), failure }).catch(() => undefined);
+        if (pod && !pod.metadata?.deletionTimestamp)
+          await this.#writeStatus(pod, { ...runner.view(), failure }).catch(() => undefined);
         this.#finished.add(runner.uid);
         this.#forget(key, runner, 0);
       }),
@@ -139,7 +153,11 @@ export class PodReconciler implements Reconciler {
     else if (pod.status?.podIP && pool.reserve(uid, pod.status.podIP)) podIP = pod.status.podIP;
     else podIP = await pool.allocate(uid, (ip) => portsFree(ip, podPorts(pod)));
     // Containers that ran before the agent restarted count a restart when they start again.
-    const restartCounts = new Map((pod.status?.containerStatuses ?? []).filter((c) => c.state?.running || c.state?.terminated || c.lastState?.terminated).map((c) => [c.name, c.restartCount]));
+    const restartCounts = new Map(
+      (pod.status?.containerStatuses ?? [])
+        .filter((c) => c.state?.running || c.state?.terminated || c.lastState?.terminated)
+        .map((c) => [c.name, c.restartCount]),
+    );
     const runner = new PodRunner({
       pod,
       podIP,
@@ -181,15 +199,31 @@ export class PodReconciler implements Reconciler {
         throw err;
       }
     };
-    const configMaps = await Promise.all([...refs.configMaps].map(async (name) => [name, await read(() => this.#o.core.readNamespacedConfigMap({ namespace, name }))] as const));
-    const secrets = await Promise.all([...refs.secrets].map(async (name) => [name, await read(() => this.#o.core.readNamespacedSecret({ namespace, name }))] as const));
+    const configMaps = await Promise.all(
+      [...refs.configMaps].map(
+        async (name) => [name, await read(() => this.#o.core.readNamespacedConfigMap({ namespace, name }))] as const,
+      ),
+    );
+    const secrets = await Promise.all(
+      [...refs.secrets].map(
+        async (name) => [name, await read(() => this.#o.core.readNamespacedSecret({ namespace, name }))] as const,
+      ),
+    );
     // Bound to the pod, as the kubelet's tokens are: they stop working when the pod is gone.
     const boundObjectRef = { apiVersion: 'v1', kind: 'Pod', name: pod.metadata!.name!, uid: pod.metadata!.uid! };
     const serviceAccount = pod.spec?.serviceAccountName || 'default';
     const tokens = await Promise.all(
       tokenRequests(pod).map(async (request) => {
-        const spec = { audiences: request.audience ? [request.audience] : [], expirationSeconds: request.expirationSeconds, boundObjectRef };
-        const answer = await this.#o.core.createNamespacedServiceAccountToken({ namespace, name: serviceAccount, body: { spec } });
+        const spec = {
+          audiences: request.audience ? [request.audience] : [],
+          expirationSeconds: request.expirationSeconds,
+          boundObjectRef,
+        };
+        const answer = await this.#o.core.createNamespacedServiceAccountToken({
+          namespace,
+          name: serviceAccount,
+          body: { spec },
+        });
         return [tokenKey(request), answer.status?.token ?? ''] as const;
       }),
     );
@@ -203,7 +237,9 @@ export class PodReconciler implements Reconciler {
   /** Writes the status the view gives, unless it is what was written last. */
   async #writeStatus(pod: V1Pod, view: PodView): Promise<void> {
     const uid = pod.metadata!.uid!;
-    const cached = (pod.status?.conditions ?? []).map((c) => ({ ...c, lastTransitionTime: timeString(c.lastTransitionTime), lastProbeTime: null }) as PodCondition);
+    const cached = (pod.status?.conditions ?? []).map(
+      (c) => ({ ...c, lastTransitionTime: timeString(c.lastTransitionTime), lastProbeTime: null }) as PodCondition,
+    );
     const previous = this.#written.get(uid)?.conditions ?? cached;
     const scheduled = cached.find((c) => c.type === 'PodScheduled');
     const conditions = [...previous.filter((c) => c.type !== 'PodScheduled'), ...(scheduled ? [scheduled] : [])];
@@ -211,21 +247,32 @@ export class PodReconciler implements Reconciler {
     const json = JSON.stringify(status);
     if (this.#written.get(uid)?.json === json) return;
     try {
-      await this.#o.core.patchNamespacedPodStatus({ namespace: pod.metadata!.namespace!, name: pod.metadata!.name!, body: { metadata: { uid }, status } }, MERGE_PATCH);
+      await this.#o.core.patchNamespacedPodStatus(
+        { namespace: pod.metadata!.namespace!, name: pod.metadata!.name!, body: { metadata: { uid }, status } },
+        MERGE_PATCH,
+      );
     } catch (err) {
       // Gone, or replaced by another pod of that name: nothing left to report on.
       if (statusCode(err) === 404 || statusCode(err) === 409) return;
       throw err;
     }
     this.#written.set(uid, { json, conditions: status.conditions });
-    this.#o.log.debug({ pod: `${pod.metadata!.namespace}/${pod.metadata!.name}`, phase: status.phase }, 'wrote pod status');
+    this.#o.log.debug(
+      { pod: `${pod.metadata!.namespace}/${pod.metadata!.name}`, phase: status.phase },
+      'wrote pod status',
+    );
   }
 
   /** Deletes a terminated pod at once, only if it is still the pod of that uid. */
   async #delete(pod: V1Pod): Promise<void> {
     const uid = pod.metadata!.uid!;
     try {
-      await this.#o.core.deleteNamespacedPod({ namespace: pod.metadata!.namespace!, name: pod.metadata!.name!, gracePeriodSeconds: 0, body: { gracePeriodSeconds: 0, preconditions: { uid } } });
+      await this.#o.core.deleteNamespacedPod({
+        namespace: pod.metadata!.namespace!,
+        name: pod.metadata!.name!,
+        gracePeriodSeconds: 0,
+        body: { gracePeriodSeconds: 0, preconditions: { uid } },
+      });
       this.#o.log.info({ pod: `${pod.metadata!.namespace}/${pod.metadata!.name}` }, 'pod terminated and deleted');
     } catch (err) {
       if (statusCode(err) !== 404 && statusCode(err) !== 409) throw err;

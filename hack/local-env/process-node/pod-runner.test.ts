@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { pino } from 'pino';
-import { FakeClock } from '../../../operator/runtime/clock.ts';
+import { FakeClock } from '../../../lib/clock/clock.ts';
 import { PodRunner } from './pod-runner.ts';
 import type { PodSources } from './pod-sources.ts';
 import type { ContainerView } from './pod-status.ts';
@@ -14,7 +14,12 @@ import type { ContainerView } from './pod-status.ts';
 const WEIR = 'ghcr.io/weir-dev/weir:0.1.0';
 
 /** A runner for a one-container pod running `script` with sh, on a fake clock; real processes. */
-function runner(script: string, spec: Partial<NonNullable<V1Pod['spec']>> = {}, container: Partial<V1Container> = {}, sources?: () => Promise<PodSources>) {
+function runner(
+  script: string,
+  spec: Partial<NonNullable<V1Pod['spec']>> = {},
+  container: Partial<V1Container> = {},
+  sources?: () => Promise<PodSources>,
+) {
   const dir = mkdtempSync(join(tmpdir(), 'weir-pod-runner-'));
   const pod: V1Pod = {
     metadata: { name: 'p', namespace: 'ns', uid: `uid-${Math.random()}` },
@@ -70,7 +75,10 @@ describe('a pod runner', () => {
     const waiting = await until(r, (c) => c.state.kind === 'waiting' && c.state.reason === 'CrashLoopBackOff');
     assert.equal(waiting.restartCount, 1, 'the first restart is immediate');
     assert.equal(waiting.lastState?.exitCode, 3);
-    assert.match(waiting.state.kind === 'waiting' ? (waiting.state.message ?? '') : '', /^back-off 10s restarting failed container=c pod=p_ns\(/);
+    assert.match(
+      waiting.state.kind === 'waiting' ? (waiting.state.message ?? '') : '',
+      /^back-off 10s restarting failed container=c pod=p_ns\(/,
+    );
     await clock.advance(10_000);
     const next = await until(r, (c) => c.restartCount === 2 && c.state.kind === 'waiting');
     assert.match(next.state.kind === 'waiting' ? (next.state.message ?? '') : '', /^back-off 20s/);
@@ -104,7 +112,17 @@ describe('a pod runner', () => {
   it('kills a container whose liveness probe fails, and restarts it', async () => {
     // The probe fails while the marker exists; a new instance removes it when it starts.
     const marker = join(mkdtempSync(join(tmpdir(), 'weir-liveness-')), 'dead');
-    const { r, clock } = runner(`rm -f ${marker}; trap "exit 0" TERM; while true; do sleep 0.05; done`, {}, { livenessProbe: { exec: { command: ['sh', '-c', `test ! -e ${marker}`] }, periodSeconds: 1, failureThreshold: 2 } });
+    const { r, clock } = runner(
+      `rm -f ${marker}; trap "exit 0" TERM; while true; do sleep 0.05; done`,
+      {},
+      {
+        livenessProbe: {
+          exec: { command: ['sh', '-c', `test ! -e ${marker}`] },
+          periodSeconds: 1,
+          failureThreshold: 2,
+        },
+      },
+    );
     r.start();
     await until(r, (c) => c.state.kind === 'running');
     writeFileSync(marker, '');

@@ -10,14 +10,21 @@ import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { Clock, TimerHandle } from '../../../operator/runtime/clock.ts';
+import type { Clock, TimerHandle } from '../../../lib/clock/clock.ts';
 import { ManagedProcess, type ExitStatus } from '../managed-process.ts';
 import { podField } from './container-env.ts';
 import { containerLaunch, type LaunchContext } from './container-launch.ts';
 import { runProbe, type ProbeTarget } from './probe-check.ts';
 import { ProbeWorker, type ProbeKind } from './probe-worker.ts';
 import { ContainerConfigError, type PodSources } from './pod-sources.ts';
-import { rfc3339, type ContainerState, type ContainerView, type PodView, type RestartPolicy, type TerminatedState } from './pod-status.ts';
+import {
+  rfc3339,
+  type ContainerState,
+  type ContainerView,
+  type PodView,
+  type RestartPolicy,
+  type TerminatedState,
+} from './pod-status.ts';
 import { crashLoopMessage, RestartBackoff } from './restart-backoff.ts';
 import { volumeContent, writeVolume } from './volumes.ts';
 
@@ -196,10 +203,13 @@ export class PodRunner {
       mkdirSync(this.#o.podDir, { recursive: true, mode: 0o755 });
       if (this.#terminating) return;
       const field = (path: string) => podField(this.#pod, path, { podIP: this.podIP, hostIP: this.#o.hostIP });
-      for (const volume of this.#pod.spec?.volumes ?? []) writeVolume(this.#volumeDir(volume.name), volumeContent(volume, sources, field));
+      for (const volume of this.#pod.spec?.volumes ?? [])
+        writeVolume(this.#volumeDir(volume.name), volumeContent(volume, sources, field));
     } catch (err) {
-      const message = err instanceof ContainerConfigError ? err.message : `preparing the pod failed: ${(err as Error).message}`;
-      for (const run of this.#runs) this.#set(run, { state: { kind: 'waiting', reason: 'ContainerCreating', message } });
+      const message =
+        err instanceof ContainerConfigError ? err.message : `preparing the pod failed: ${(err as Error).message}`;
+      for (const run of this.#runs)
+        this.#set(run, { state: { kind: 'waiting', reason: 'ContainerCreating', message } });
       this.#o.log.warn({ pod: this.name, problem: message }, 'pod not ready to start; retrying');
       this.#setupTimer = this.#o.clock.setTimeout(() => void this.#setUp(), CONFIG_RETRY_MS);
       return;
@@ -221,11 +231,25 @@ export class PodRunner {
     try {
       const sources = await this.#o.sources();
       const volumeDirs = new Map((this.#pod.spec?.volumes ?? []).map((v) => [v.name, this.#volumeDir(v.name)]));
-      launch = containerLaunch(this.#pod, run.spec, sources, { podIP: this.podIP, hostIP: this.#o.hostIP, repoRoot: this.#o.repoRoot, volumeDirs, agentUid: this.#o.agentUid, apiServer: this.#o.apiServer });
+      launch = containerLaunch(this.#pod, run.spec, sources, {
+        podIP: this.podIP,
+        hostIP: this.#o.hostIP,
+        repoRoot: this.#o.repoRoot,
+        volumeDirs,
+        agentUid: this.#o.agentUid,
+        apiServer: this.#o.apiServer,
+      });
     } catch (err) {
       const reason = err instanceof ContainerConfigError ? err.reason : 'CreateContainerConfigError';
-      this.#set(run, { state: { kind: 'waiting', reason, message: (err as Error).message }, ready: false, started: false });
-      this.#o.log.warn({ pod: this.name, container: run.spec.name, reason, problem: (err as Error).message }, 'cannot start the container; retrying');
+      this.#set(run, {
+        state: { kind: 'waiting', reason, message: (err as Error).message },
+        ready: false,
+        started: false,
+      });
+      this.#o.log.warn(
+        { pod: this.name, container: run.spec.name, reason, problem: (err as Error).message },
+        'cannot start the container; retrying',
+      );
       run.timer = this.#o.clock.setTimeout(() => void this.#startContainer(run), CONFIG_RETRY_MS);
       return;
     }
@@ -258,9 +282,22 @@ export class PodRunner {
       started: !hasStartup,
       ready: !hasStartup && run.spec.readinessProbe === undefined,
     });
-    this.#o.log.info({ pod: this.name, container: run.spec.name, pid: proc.pid, restartCount: run.restartCount, command: [launch.command, ...launch.args] }, 'started container');
+    this.#o.log.info(
+      {
+        pod: this.name,
+        container: run.spec.name,
+        pid: proc.pid,
+        restartCount: run.restartCount,
+        command: [launch.command, ...launch.args],
+      },
+      'started container',
+    );
     void proc.exited.then((status) => this.#onExit(run, instance, status));
-    run.probeTarget = { podIP: this.podIP, container: run.spec, exec: { env: launch.env, cwd: launch.cwd, uid: launch.uid, gid: launch.gid } };
+    run.probeTarget = {
+      podIP: this.podIP,
+      container: run.spec,
+      exec: { env: launch.env, cwd: launch.cwd, uid: launch.uid, gid: launch.gid },
+    };
     if (hasStartup) this.#startProbe(run, instance, 'startup');
     else this.#startMainProbes(run, instance);
   }
@@ -271,9 +308,21 @@ export class PodRunner {
   }
 
   #startProbe(run: ContainerRun, instance: number, kind: ProbeKind): void {
-    const probe = (kind === 'startup' ? run.spec.startupProbe : kind === 'readiness' ? run.spec.readinessProbe : run.spec.livenessProbe)!;
+    const probe = (
+      kind === 'startup'
+        ? run.spec.startupProbe
+        : kind === 'readiness'
+          ? run.spec.readinessProbe
+          : run.spec.livenessProbe
+    )!;
     const target = run.probeTarget!;
-    const worker = new ProbeWorker({ kind, probe, clock: this.#o.clock, check: () => runProbe(probe, target), onChange: (ok, outcome) => this.#onProbe(run, instance, kind, ok, outcome.message) });
+    const worker = new ProbeWorker({
+      kind,
+      probe,
+      clock: this.#o.clock,
+      check: () => runProbe(probe, target),
+      onChange: (ok, outcome) => this.#onProbe(run, instance, kind, ok, outcome.message),
+    });
     run.probes.push(worker);
     worker.start();
   }
@@ -281,7 +330,10 @@ export class PodRunner {
   #onProbe(run: ContainerRun, instance: number, kind: ProbeKind, ok: boolean, message: string | undefined): void {
     if (instance !== run.instance || this.#terminating || run.state.kind !== 'running') return;
     if (kind === 'readiness') {
-      this.#o.log.info({ pod: this.name, container: run.spec.name, ready: ok, problem: ok ? undefined : message }, ok ? 'container is ready' : 'container is not ready');
+      this.#o.log.info(
+        { pod: this.name, container: run.spec.name, ready: ok, problem: ok ? undefined : message },
+        ok ? 'container is ready' : 'container is not ready',
+      );
       this.#set(run, { ready: ok });
       return;
     }
@@ -296,9 +348,13 @@ export class PodRunner {
     if (ok) return;
     // A failed liveness or startup probe: kill the container; its exit restarts it per restartPolicy.
     const probe = kind === 'liveness' ? run.spec.livenessProbe : run.spec.startupProbe;
-    const graceMs = (probe?.terminationGracePeriodSeconds ?? this.#pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000;
+    const graceMs =
+      (probe?.terminationGracePeriodSeconds ?? this.#pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000;
     run.killedBecause = `Container ${run.spec.name} failed ${kind} probe, will be restarted${message ? `: ${message}` : ''}`;
-    this.#o.log.warn({ pod: this.name, container: run.spec.name, problem: message }, `${kind} probe failed; killing the container`);
+    this.#o.log.warn(
+      { pod: this.name, container: run.spec.name, problem: message },
+      `${kind} probe failed; killing the container`,
+    );
     this.#set(run, { ready: false });
     void run.proc?.stop(graceMs);
   }
@@ -320,7 +376,10 @@ export class PodRunner {
       finishedAt: rfc3339(now),
       containerID: run.containerID,
     };
-    this.#o.log.info({ pod: this.name, container: run.spec.name, exitCode, signal: status.signal ?? undefined }, 'container exited');
+    this.#o.log.info(
+      { pod: this.name, container: run.spec.name, exitCode, signal: status.signal ?? undefined },
+      'container exited',
+    );
     const policy = this.#pod.spec?.restartPolicy ?? 'Always';
     const restart = !this.#terminating && (policy === 'Always' || (policy === 'OnFailure' && exitCode !== 0));
     if (!restart) {
@@ -334,7 +393,11 @@ export class PodRunner {
       return;
     }
     const pod = { name: this.#pod.metadata?.name ?? '', namespace: this.#pod.metadata?.namespace ?? '', uid: this.uid };
-    this.#set(run, { state: { kind: 'waiting', reason: 'CrashLoopBackOff', message: crashLoopMessage(delay, run.spec.name, pod) }, ready: false, started: false });
+    this.#set(run, {
+      state: { kind: 'waiting', reason: 'CrashLoopBackOff', message: crashLoopMessage(delay, run.spec.name, pod) },
+      ready: false,
+      started: false,
+    });
     run.timer = this.#o.clock.setTimeout(() => void this.#startContainer(run), delay);
   }
 

@@ -31,7 +31,10 @@ export function tokenRequests(pod: V1Pod): TokenRequest[] {
   for (const v of pod.spec?.volumes ?? []) {
     for (const s of v.projected?.sources ?? []) {
       if (!s.serviceAccountToken) continue;
-      const request = { audience: s.serviceAccountToken.audience || undefined, expirationSeconds: s.serviceAccountToken.expirationSeconds ?? 3600 };
+      const request = {
+        audience: s.serviceAccountToken.audience || undefined,
+        expirationSeconds: s.serviceAccountToken.expirationSeconds ?? 3600,
+      };
       requests.set(tokenKey(request), request);
     }
   }

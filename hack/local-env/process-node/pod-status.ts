@@ -9,7 +9,16 @@
 export type ContainerState =
   | { kind: 'waiting'; reason: string; message?: string }
   | { kind: 'running'; startedAt: string }
-  | { kind: 'terminated'; exitCode: number; signal?: number; reason: string; message?: string; startedAt?: string; finishedAt: string; containerID?: string };
+  | {
+      kind: 'terminated';
+      exitCode: number;
+      signal?: number;
+      reason: string;
+      message?: string;
+      startedAt?: string;
+      finishedAt: string;
+      containerID?: string;
+    };
 
 export type TerminatedState = Extract<ContainerState, { kind: 'terminated' }>;
 
@@ -102,7 +111,14 @@ export function podStatus(view: PodView, previous: PodCondition[] | undefined, n
   const condition = (type: string, ok: boolean, reason?: string, message?: string): PodCondition => {
     const status = ok ? 'True' : 'False';
     const before = previous?.find((c) => c.type === type);
-    return { type, status, reason, message, lastProbeTime: null, lastTransitionTime: before && before.status === status ? before.lastTransitionTime : now };
+    return {
+      type,
+      status,
+      reason,
+      message,
+      lastProbeTime: null,
+      lastTransitionTime: before && before.status === status ? before.lastTransitionTime : now,
+    };
   };
   const unready = view.containers.filter((c) => !c.ready).map((c) => c.name);
   const terminalPod = phase === 'Succeeded' || phase === 'Failed';
@@ -114,7 +130,12 @@ export function podStatus(view: PodView, previous: PodCondition[] | undefined, n
     condition('PodReadyToStartContainers', view.sandboxReady && !terminalPod),
     condition('Initialized', true),
     condition('Ready', allReady, allReady ? undefined : notReadyReason, allReady ? undefined : notReadyMessage),
-    condition('ContainersReady', allReady, allReady ? undefined : notReadyReason, allReady ? undefined : notReadyMessage),
+    condition(
+      'ContainersReady',
+      allReady,
+      allReady ? undefined : notReadyReason,
+      allReady ? undefined : notReadyMessage,
+    ),
     ...(scheduled ? [scheduled] : []),
   ];
   const podIPs = view.podIP ? [{ ip: view.podIP }] : [];

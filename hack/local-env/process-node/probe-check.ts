@@ -31,31 +31,58 @@ export function resolvePort(port: number | string | undefined, container: V1Cont
   return named.containerPort;
 }
 
-function httpGet(probe: NonNullable<V1Probe['httpGet']>, target: ProbeTarget, timeoutMs: number): Promise<ProbeOutcome> {
+function httpGet(
+  probe: NonNullable<V1Probe['httpGet']>,
+  target: ProbeTarget,
+  timeoutMs: number,
+): Promise<ProbeOutcome> {
   const port = resolvePort(probe.port as number | string, target.container);
   const host = probe.host || target.podIP;
   const https = probe.scheme?.toUpperCase() === 'HTTPS';
   const url = `${https ? 'https' : 'http'}://${host}:${port}${probe.path || '/'}`;
-  const headers: Record<string, string> = { 'user-agent': 'kube-probe/weir-process-node', accept: '*/*', connection: 'close' };
+  const headers: Record<string, string> = {
+    'user-agent': 'kube-probe/weir-process-node',
+    accept: '*/*',
+    connection: 'close',
+  };
   for (const h of probe.httpHeaders ?? []) headers[h.name.toLowerCase()] = h.value;
   return new Promise((resolve) => {
-    const req = (https ? httpsRequest : httpRequest)(url, { method: 'GET', headers, timeout: timeoutMs, agent: false, rejectUnauthorized: false }, (res) => {
-      const status = res.statusCode ?? 0;
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        if (body.length < 1024) body += chunk;
-      });
-      res.on('end', () => resolve(status >= 200 && status < 400 ? { ok: true } : { ok: false, message: `HTTP probe failed with statuscode: ${status}${body ? ` (${body.trim().slice(0, 200)})` : ''}` }));
-      res.on('error', (err) => resolve({ ok: false, message: `Get "${url}": ${err.message}` }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`context deadline exceeded (Client.Timeout exceeded while awaiting headers)`)));
+    const req = (https ? httpsRequest : httpRequest)(
+      url,
+      { method: 'GET', headers, timeout: timeoutMs, agent: false, rejectUnauthorized: false },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          if (body.length < 1024) body += chunk;
+        });
+        res.on('end', () =>
+          resolve(
+            status >= 200 && status < 400
+              ? { ok: true }
+              : {
+                  ok: false,
+                  message: `HTTP probe failed with statuscode: ${status}${body ? ` (${body.trim().slice(0, 200)})` : ''}`,
+                },
+          ),
+        );
+        res.on('error', (err) => resolve({ ok: false, message: `Get "${url}": ${err.message}` }));
+      },
+    );
+    req.on('timeout', () =>
+      req.destroy(new Error(`context deadline exceeded (Client.Timeout exceeded while awaiting headers)`)),
+    );
     req.on('error', (err) => resolve({ ok: false, message: `Get "${url}": ${err.message}` }));
     req.end();
   });
 }
 
-function tcpSocket(probe: NonNullable<V1Probe['tcpSocket']>, target: ProbeTarget, timeoutMs: number): Promise<ProbeOutcome> {
+function tcpSocket(
+  probe: NonNullable<V1Probe['tcpSocket']>,
+  target: ProbeTarget,
+  timeoutMs: number,
+): Promise<ProbeOutcome> {
   const port = resolvePort(probe.port as number | string, target.container);
   const host = probe.host || target.podIP;
   return new Promise((resolve) => {
@@ -76,7 +103,15 @@ function exec(command: string[], target: ProbeTarget, timeoutMs: number): Promis
   const how = target.exec;
   if (!how || command.length === 0) return Promise.resolve({ ok: false, message: 'exec probe without a command' });
   return new Promise((resolve) => {
-    const child = spawn(command[0]!, command.slice(1), { env: how.env, cwd: how.cwd, uid: how.uid, gid: how.gid, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
+    const child = spawn(command[0]!, command.slice(1), {
+      env: how.env,
+      cwd: how.cwd,
+      uid: how.uid,
+      gid: how.gid,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: timeoutMs,
+      killSignal: 'SIGKILL',
+    });
     let output = '';
     const collect = (chunk: Buffer) => {
       if (output.length < 1024) output += chunk.toString('utf8');
@@ -87,7 +122,11 @@ function exec(command: string[], target: ProbeTarget, timeoutMs: number): Promis
     child.once('exit', (code, signal) => {
       if (code === 0) resolve({ ok: true });
       else if (signal) resolve({ ok: false, message: `command timed out after ${timeoutMs / 1000}s` });
-      else resolve({ ok: false, message: `command exited with ${code}${output.trim() ? `: ${output.trim().slice(0, 200)}` : ''}` });
+      else
+        resolve({
+          ok: false,
+          message: `command exited with ${code}${output.trim() ? `: ${output.trim().slice(0, 200)}` : ''}`,
+        });
     });
   });
 }

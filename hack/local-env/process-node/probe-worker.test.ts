@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { describe, it } from 'node:test';
-import { FakeClock } from '../../../operator/runtime/clock.ts';
+import { FakeClock } from '../../../lib/clock/clock.ts';
 import { resolvePort, runProbe } from './probe-check.ts';
 import { ProbeWorker, type ProbeKind } from './probe-worker.ts';
 import type { V1Probe } from '@kubernetes/client-node';
@@ -117,7 +117,10 @@ describe('a probe', () => {
       status = 302;
       assert.deepEqual(await runProbe(probe, { podIP: '127.0.0.1', container }), { ok: true });
       status = 503;
-      assert.deepEqual(await runProbe(probe, { podIP: '127.0.0.1', container }), { ok: false, message: 'HTTP probe failed with statuscode: 503 (not ready)' });
+      assert.deepEqual(await runProbe(probe, { podIP: '127.0.0.1', container }), {
+        ok: false,
+        message: 'HTTP probe failed with statuscode: 503 (not ready)',
+      });
       assert.equal((await runProbe({ tcpSocket: { port } } as V1Probe, { podIP: '127.0.0.1', container })).ok, true);
     } finally {
       await new Promise((resolve) => server.close(resolve));
@@ -128,8 +131,15 @@ describe('a probe', () => {
   });
 
   it('runs exec probes with the container environment', async () => {
-    const target = { podIP: '127.0.0.1', container: { name: 'c' }, exec: { env: { ...process.env, ANSWER: '42' }, cwd: process.cwd() } };
+    const target = {
+      podIP: '127.0.0.1',
+      container: { name: 'c' },
+      exec: { env: { ...process.env, ANSWER: '42' }, cwd: process.cwd() },
+    };
     assert.deepEqual(await runProbe({ exec: { command: ['sh', '-c', 'test "$ANSWER" = 42'] } }, target), { ok: true });
-    assert.deepEqual(await runProbe({ exec: { command: ['sh', '-c', 'echo nope; exit 3'] } }, target), { ok: false, message: 'command exited with 3: nope' });
+    assert.deepEqual(await runProbe({ exec: { command: ['sh', '-c', 'echo nope; exit 3'] } }, target), {
+      ok: false,
+      message: 'command exited with 3: nope',
+    });
   });
 });

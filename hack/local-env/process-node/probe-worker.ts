@@ -6,13 +6,18 @@
  * failed (not ready until a probe succeeds), a liveness result as succeeded.
  */
 import type { V1Probe } from '@kubernetes/client-node';
-import type { Clock } from '../../../operator/runtime/clock.ts';
+import type { Clock } from '../../../lib/clock/clock.ts';
 import type { ProbeOutcome } from './probe-check.ts';
 
 export type ProbeKind = 'readiness' | 'liveness' | 'startup';
 
 /** The probe's settings with the kubelet's defaults filled in, in milliseconds. */
-export function probeTiming(probe: V1Probe): { initialDelayMs: number; periodMs: number; successThreshold: number; failureThreshold: number } {
+export function probeTiming(probe: V1Probe): {
+  initialDelayMs: number;
+  periodMs: number;
+  successThreshold: number;
+  failureThreshold: number;
+} {
   return {
     initialDelayMs: (probe.initialDelaySeconds ?? 0) * 1000,
     periodMs: Math.max(1, probe.periodSeconds ?? 10) * 1000,

@@ -19,7 +19,10 @@ describe('the restart back-off', () => {
   });
 
   it('says what the kubelet says while a container waits', () => {
-    assert.equal(crashLoopMessage(20_000, 'processor', { name: 'p-1', namespace: 'tenant-a', uid: 'u1' }), 'back-off 20s restarting failed container=processor pod=p-1_tenant-a(u1)');
+    assert.equal(
+      crashLoopMessage(20_000, 'processor', { name: 'p-1', namespace: 'tenant-a', uid: 'u1' }),
+      'back-off 20s restarting failed container=processor pod=p-1_tenant-a(u1)',
+    );
     assert.equal(formatDuration(300_000), '5m0s');
     assert.equal(formatDuration(160_000), '2m40s');
   });

@@ -33,7 +33,11 @@ export class RestartBackoff {
 }
 
 /** The message the kubelet gives a container waiting in CrashLoopBackOff. */
-export function crashLoopMessage(delayMs: number, container: string, pod: { name: string; namespace: string; uid: string }): string {
+export function crashLoopMessage(
+  delayMs: number,
+  container: string,
+  pod: { name: string; namespace: string; uid: string },
+): string {
   return `back-off ${formatDuration(delayMs)} restarting failed container=${container} pod=${pod.name}_${pod.namespace}(${pod.uid})`;
 }
 

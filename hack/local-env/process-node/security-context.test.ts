@@ -4,7 +4,10 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { runAs } from './security-context.ts';
 
 function pod(podContext: object, containerContext?: object): V1Pod {
-  return { metadata: { name: 'p', namespace: 'ns', uid: 'u' }, spec: { securityContext: podContext, containers: [{ name: 'c', securityContext: containerContext }] } };
+  return {
+    metadata: { name: 'p', namespace: 'ns', uid: 'u' },
+    spec: { securityContext: podContext, containers: [{ name: 'c', securityContext: containerContext }] },
+  };
 }
 
 describe("a container's user", () => {
@@ -20,7 +23,10 @@ describe("a container's user", () => {
 
   it('refuses a runAsNonRoot container that would run as root, as the kubelet does', () => {
     const p = pod({ runAsNonRoot: true });
-    assert.throws(() => runAs(p, p.spec!.containers[0]!, 0), { reason: 'CreateContainerConfigError', message: 'container has runAsNonRoot and image will run as root (pod: "p_ns(u)", container: c)' } as object);
+    assert.throws(() => runAs(p, p.spec!.containers[0]!, 0), {
+      reason: 'CreateContainerConfigError',
+      message: 'container has runAsNonRoot and image will run as root (pod: "p_ns(u)", container: c)',
+    } as object);
   });
 
   it('runs as the agent when the agent cannot switch users', () => {

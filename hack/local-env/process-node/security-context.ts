@@ -24,7 +24,9 @@ export function runAs(pod: V1Pod, container: V1Container, agentUid: number): Run
   if (agentUid !== 0) return {};
   if (nonRoot && (uid ?? 0) === 0) {
     const name = `${pod.metadata?.name}_${pod.metadata?.namespace}(${pod.metadata?.uid})`;
-    throw new ContainerConfigError(`container has runAsNonRoot and image will run as root (pod: "${name}", container: ${container.name})`);
+    throw new ContainerConfigError(
+      `container has runAsNonRoot and image will run as root (pod: "${name}", container: ${container.name})`,
+    );
   }
   if (uid === undefined || uid === 0) return gid === undefined ? {} : { gid };
   return { uid, gid: gid ?? 0 };

@@ -22,8 +22,16 @@ describe('volume contents', () => {
   });
 
   it('projects only the listed items of a Secret, at their paths and modes', () => {
-    const content = volumeContent({ name: 'creds', secret: { secretName: 'creds', items: [{ key: 'password', path: 'db/password', mode: 0o400 }] } }, sources);
-    assert.deepEqual(content.kind === 'files' && content.files.map((f) => [f.path, f.content.toString(), f.mode]), [['db/password', 's3cret', 0o400]]);
+    const content = volumeContent(
+      {
+        name: 'creds',
+        secret: { secretName: 'creds', items: [{ key: 'password', path: 'db/password', mode: 0o400 }] },
+      },
+      sources,
+    );
+    assert.deepEqual(content.kind === 'files' && content.files.map((f) => [f.path, f.content.toString(), f.mode]), [
+      ['db/password', 's3cret', 0o400],
+    ]);
   });
 
   it('waits, as the kubelet does, for a ConfigMap that does not exist yet', () => {
@@ -31,15 +39,29 @@ describe('volume contents', () => {
       reason: 'ContainerCreating',
       message: 'MountVolume.SetUp failed for volume "config" : configmap "later" not found',
     } as object);
-    assert.deepEqual(volumeContent({ name: 'config', configMap: { name: 'later', optional: true } }, sources), { kind: 'files', files: [] });
+    assert.deepEqual(volumeContent({ name: 'config', configMap: { name: 'later', optional: true } }, sources), {
+      kind: 'files',
+      files: [],
+    });
   });
 
   it('refuses keys that would leave the volume', () => {
-    assert.throws(() => volumeContent({ name: 'c', configMap: { name: 'clicks-processor', items: [{ key: 'extra', path: '../../etc/passwd' }] } }, sources), /leaves the volume/);
+    assert.throws(
+      () =>
+        volumeContent(
+          { name: 'c', configMap: { name: 'clicks-processor', items: [{ key: 'extra', path: '../../etc/passwd' }] } },
+          sources,
+        ),
+      /leaves the volume/,
+    );
   });
 
   it("projects the API server's default kube-api-access volume: token, CA and namespace", () => {
-    const withToken: PodSources = { configMaps: new Map([['kube-root-ca.crt', { 'ca.crt': Buffer.from('PEM') }]]), secrets: new Map(), tokens: new Map([['/3607', 'jwt']]) };
+    const withToken: PodSources = {
+      configMaps: new Map([['kube-root-ca.crt', { 'ca.crt': Buffer.from('PEM') }]]),
+      secrets: new Map(),
+      tokens: new Map([['/3607', 'jwt']]),
+    };
     const volume = {
       name: 'kube-api-access-x',
       projected: {
@@ -47,7 +69,11 @@ describe('volume contents', () => {
         sources: [
           { serviceAccountToken: { expirationSeconds: 3607, path: 'token' } },
           { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
-          { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
+          {
+            downwardAPI: {
+              items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }],
+            },
+          },
         ],
       },
     };
@@ -60,12 +86,29 @@ describe('volume contents', () => {
   });
 
   it('names the volumes it cannot provide', () => {
-    assert.deepEqual(unsupportedVolumes({ spec: { containers: [], volumes: [{ name: 'data', hostPath: { path: '/var/data' } }, { name: 'scratch', emptyDir: {} }] } }), ['data (hostPath)']);
+    assert.deepEqual(
+      unsupportedVolumes({
+        spec: {
+          containers: [],
+          volumes: [
+            { name: 'data', hostPath: { path: '/var/data' } },
+            { name: 'scratch', emptyDir: {} },
+          ],
+        },
+      }),
+      ['data (hostPath)'],
+    );
   });
 
   it('writes files with their modes and replaces an older version whole', () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'weir-volume-')), 'config');
-    writeVolume(dir, { kind: 'files', files: [{ path: 'a/b.json', content: Buffer.from('1'), mode: 0o640 }, { path: 'old', content: Buffer.from('o'), mode: 0o644 }] });
+    writeVolume(dir, {
+      kind: 'files',
+      files: [
+        { path: 'a/b.json', content: Buffer.from('1'), mode: 0o640 },
+        { path: 'old', content: Buffer.from('o'), mode: 0o644 },
+      ],
+    });
     writeVolume(dir, { kind: 'files', files: [{ path: 'a/b.json', content: Buffer.from('2'), mode: 0o640 }] });
     assert.equal(readFileSync(join(dir, 'a/b.json'), 'utf8'), '2');
     assert.equal(statSync(join(dir, 'a/b.json')).mode & 0o777, 0o640);
@@ -92,7 +135,10 @@ describe('mount path rewriting', () => {
     ['--config=/etc/weir/pipeline.json', '--config=/tmp/env/pods/u/volumes/config/pipeline.json'],
     ['/etc/weir/creds/password', '/tmp/env/pods/u/volumes/creds/password'],
     ['/app/pipeline.json', '/tmp/env/pods/u/volumes/config/pipeline.json'],
-    ['/etc/weir/a.json:/etc/weir/b.json', '/tmp/env/pods/u/volumes/config/a.json:/tmp/env/pods/u/volumes/config/b.json'],
+    [
+      '/etc/weir/a.json:/etc/weir/b.json',
+      '/tmp/env/pods/u/volumes/config/a.json:/tmp/env/pods/u/volumes/config/b.json',
+    ],
     ['/etc/weirdo/x', '/etc/weirdo/x'],
     ['/opt/etc/weir/x', '/opt/etc/weir/x'],
     ['relative/etc/weir', 'relative/etc/weir'],
@@ -102,6 +148,9 @@ describe('mount path rewriting', () => {
   }
 
   it('refuses a mount of a volume the pod does not have', () => {
-    assert.throws(() => mountTargets([{ name: 'nope', mountPath: '/x' }], new Map()), /refers to volume "nope", which the pod does not have/);
+    assert.throws(
+      () => mountTargets([{ name: 'nope', mountPath: '/x' }], new Map()),
+      /refers to volume "nope", which the pod does not have/,
+    );
   });
 });

@@ -28,18 +28,24 @@ export const SUPPORTED_VOLUME_TYPES = ['configMap', 'secret', 'downwardAPI', 'pr
 
 /** The volume's type name, as in the pod spec (`configMap`, `hostPath`, ...). */
 export function volumeType(volume: V1Volume): string {
-  return Object.keys(volume).find((k) => k !== 'name' && (volume as unknown as Record<string, unknown>)[k] !== undefined) ?? 'unknown';
+  return (
+    Object.keys(volume).find((k) => k !== 'name' && (volume as unknown as Record<string, unknown>)[k] !== undefined) ??
+    'unknown'
+  );
 }
 
 /** Volumes of the pod the process node cannot provide, as `name (type)`. */
 export function unsupportedVolumes(pod: V1Pod): string[] {
-  return (pod.spec?.volumes ?? []).filter((v) => !(SUPPORTED_VOLUME_TYPES as readonly string[]).includes(volumeType(v))).map((v) => `${v.name} (${volumeType(v)})`);
+  return (pod.spec?.volumes ?? [])
+    .filter((v) => !(SUPPORTED_VOLUME_TYPES as readonly string[]).includes(volumeType(v)))
+    .map((v) => `${v.name} (${volumeType(v)})`);
 }
 
 /** A key's path inside a volume must stay inside it. */
 function safeRelative(path: string, volume: string): string {
   const clean = normalize(path);
-  if (clean.startsWith('..') || clean.startsWith('/') || clean === '.') throw new ContainerConfigError(`volume ${volume}: path '${path}' leaves the volume`, 'ContainerCreating');
+  if (clean.startsWith('..') || clean.startsWith('/') || clean === '.')
+    throw new ContainerConfigError(`volume ${volume}: path '${path}' leaves the volume`, 'ContainerCreating');
   return clean;
 }
 
@@ -55,14 +61,25 @@ function projectKeys(
 ): VolumeFile[] {
   if (!data) {
     if (optional) return [];
-    throw new ContainerConfigError(`MountVolume.SetUp failed for volume "${volume}" : ${kind} "${name}" not found`, 'ContainerCreating');
+    throw new ContainerConfigError(
+      `MountVolume.SetUp failed for volume "${volume}" : ${kind} "${name}" not found`,
+      'ContainerCreating',
+    );
   }
-  if (!items?.length) return Object.entries(data).map(([key, content]) => ({ path: safeRelative(key, volume), content, mode: defaultMode }));
+  if (!items?.length)
+    return Object.entries(data).map(([key, content]) => ({
+      path: safeRelative(key, volume),
+      content,
+      mode: defaultMode,
+    }));
   return items.flatMap((item) => {
     const content = data[item.key];
     if (content === undefined) {
       if (optional) return [];
-      throw new ContainerConfigError(`MountVolume.SetUp failed for volume "${volume}" : configmap references non-existent config key: ${item.key}`, 'ContainerCreating');
+      throw new ContainerConfigError(
+        `MountVolume.SetUp failed for volume "${volume}" : configmap references non-existent config key: ${item.key}`,
+        'ContainerCreating',
+      );
     }
     return [{ path: safeRelative(item.path, volume), content, mode: item.mode ?? defaultMode }];
   });
@@ -71,10 +88,23 @@ function projectKeys(
 /** Resolves a downward API field path of the pod, such as `metadata.namespace`. */
 export type FieldResolver = (fieldPath: string) => string;
 
-function downwardFiles(volume: string, items: V1DownwardAPIVolumeFile[] | undefined, field: FieldResolver, defaultMode: number): VolumeFile[] {
+function downwardFiles(
+  volume: string,
+  items: V1DownwardAPIVolumeFile[] | undefined,
+  field: FieldResolver,
+  defaultMode: number,
+): VolumeFile[] {
   return (items ?? []).map((item) => {
-    if (!item.fieldRef) throw new ContainerConfigError(`volume ${volume}: only fieldRef items of the downward API are supported by the process node`, 'ContainerCreating');
-    return { path: safeRelative(item.path, volume), content: Buffer.from(field(item.fieldRef.fieldPath)), mode: item.mode ?? defaultMode };
+    if (!item.fieldRef)
+      throw new ContainerConfigError(
+        `volume ${volume}: only fieldRef items of the downward API are supported by the process node`,
+        'ContainerCreating',
+      );
+    return {
+      path: safeRelative(item.path, volume),
+      content: Buffer.from(field(item.fieldRef.fieldPath)),
+      mode: item.mode ?? defaultMode,
+    };
   });
 }
 
@@ -83,30 +113,86 @@ export function volumeContent(volume: V1Volume, sources: PodSources, field: Fiel
   if (volume.emptyDir) return { kind: 'emptyDir' };
   if (volume.configMap) {
     const c = volume.configMap;
-    return { kind: 'files', files: projectKeys(volume.name, 'configmap', c.name ?? '', sources.configMaps.get(c.name ?? ''), c.items, c.optional, c.defaultMode ?? 0o644) };
+    return {
+      kind: 'files',
+      files: projectKeys(
+        volume.name,
+        'configmap',
+        c.name ?? '',
+        sources.configMaps.get(c.name ?? ''),
+        c.items,
+        c.optional,
+        c.defaultMode ?? 0o644,
+      ),
+    };
   }
   if (volume.secret) {
     const s = volume.secret;
-    return { kind: 'files', files: projectKeys(volume.name, 'secret', s.secretName ?? '', sources.secrets.get(s.secretName ?? ''), s.items, s.optional, s.defaultMode ?? 0o644) };
+    return {
+      kind: 'files',
+      files: projectKeys(
+        volume.name,
+        'secret',
+        s.secretName ?? '',
+        sources.secrets.get(s.secretName ?? ''),
+        s.items,
+        s.optional,
+        s.defaultMode ?? 0o644,
+      ),
+    };
   }
-  if (volume.downwardAPI) return { kind: 'files', files: downwardFiles(volume.name, volume.downwardAPI.items, field, volume.downwardAPI.defaultMode ?? 0o644) };
+  if (volume.downwardAPI)
+    return {
+      kind: 'files',
+      files: downwardFiles(volume.name, volume.downwardAPI.items, field, volume.downwardAPI.defaultMode ?? 0o644),
+    };
   if (volume.projected) {
     const mode = volume.projected.defaultMode ?? 0o644;
     const files = (volume.projected.sources ?? []).flatMap((source): VolumeFile[] => {
-      if (source.configMap) return projectKeys(volume.name, 'configmap', source.configMap.name ?? '', sources.configMaps.get(source.configMap.name ?? ''), source.configMap.items, source.configMap.optional, mode);
-      if (source.secret) return projectKeys(volume.name, 'secret', source.secret.name ?? '', sources.secrets.get(source.secret.name ?? ''), source.secret.items, source.secret.optional, mode);
+      if (source.configMap)
+        return projectKeys(
+          volume.name,
+          'configmap',
+          source.configMap.name ?? '',
+          sources.configMaps.get(source.configMap.name ?? ''),
+          source.configMap.items,
+          source.configMap.optional,
+          mode,
+        );
+      if (source.secret)
+        return projectKeys(
+          volume.name,
+          'secret',
+          source.secret.name ?? '',
+          sources.secrets.get(source.secret.name ?? ''),
+          source.secret.items,
+          source.secret.optional,
+          mode,
+        );
       if (source.downwardAPI) return downwardFiles(volume.name, source.downwardAPI.items, field, mode);
       if (source.serviceAccountToken) {
         const t = source.serviceAccountToken;
-        const token = sources.tokens?.get(tokenKey({ audience: t.audience || undefined, expirationSeconds: t.expirationSeconds ?? 3600 }));
-        if (token === undefined) throw new ContainerConfigError(`MountVolume.SetUp failed for volume "${volume.name}" : no service account token`, 'ContainerCreating');
+        const token = sources.tokens?.get(
+          tokenKey({ audience: t.audience || undefined, expirationSeconds: t.expirationSeconds ?? 3600 }),
+        );
+        if (token === undefined)
+          throw new ContainerConfigError(
+            `MountVolume.SetUp failed for volume "${volume.name}" : no service account token`,
+            'ContainerCreating',
+          );
         return [{ path: safeRelative(t.path, volume.name), content: Buffer.from(token), mode }];
       }
-      throw new ContainerConfigError(`volume ${volume.name}: clusterTrustBundle and podCertificate projections are not supported by the process node`, 'ContainerCreating');
+      throw new ContainerConfigError(
+        `volume ${volume.name}: clusterTrustBundle and podCertificate projections are not supported by the process node`,
+        'ContainerCreating',
+      );
     });
     return { kind: 'files', files };
   }
-  throw new ContainerConfigError(`volume ${volume.name}: ${volumeType(volume)} volumes are not supported by the process node`, 'ContainerCreating');
+  throw new ContainerConfigError(
+    `volume ${volume.name}: ${volumeType(volume)} volumes are not supported by the process node`,
+    'ContainerCreating',
+  );
 }
 
 /**
@@ -143,8 +229,14 @@ export interface MountTarget {
 export function mountTargets(mounts: V1VolumeMount[] | undefined, volumeDirs: Map<string, string>): MountTarget[] {
   return (mounts ?? []).map((m) => {
     const dir = volumeDirs.get(m.name);
-    if (!dir) throw new ContainerConfigError(`volume mount ${m.mountPath} refers to volume "${m.name}", which the pod does not have`);
-    return { mountPath: m.mountPath.replace(/\/+$/, '') || '/', hostPath: m.subPath ? join(dir, safeRelative(m.subPath, m.name)) : dir };
+    if (!dir)
+      throw new ContainerConfigError(
+        `volume mount ${m.mountPath} refers to volume "${m.name}", which the pod does not have`,
+      );
+    return {
+      mountPath: m.mountPath.replace(/\/+$/, '') || '/',
+      hostPath: m.subPath ? join(dir, safeRelative(m.subPath, m.name)) : dir,
+    };
   });
 }
 
@@ -159,7 +251,9 @@ const PATH_CHAR = /[A-Za-z0-9._~@+-]/;
  * they are nested in.
  */
 export function rewriteMountPaths(value: string, targets: MountTarget[]): string {
-  const ordered = [...targets].filter((t) => t.mountPath !== '/').sort((a, b) => b.mountPath.length - a.mountPath.length);
+  const ordered = [...targets]
+    .filter((t) => t.mountPath !== '/')
+    .sort((a, b) => b.mountPath.length - a.mountPath.length);
   if (ordered.length === 0) return value;
   let out = '';
   let i = 0;
