@@ -8,9 +8,10 @@
  */
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { assertTenantName } from '../../crds/tenant.ts';
+import { connectRedis } from './redis-connection.ts';
 
 /** Options for {@link RedisTenantStore}. */
 export interface RedisTenantStoreOptions {
@@ -106,15 +107,7 @@ export class RedisTenantStore {
   constructor(options: RedisTenantStoreOptions) {
     this.#log = (options.log ?? pino({ enabled: false })).child({ adapter: 'redis-tenant-store' });
     // Fail a command after one reconnect rather than queueing it forever: the reconciler retries with backoff.
-    this.#redis = new Redis(options.url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 1,
-      commandTimeout: 10_000,
-      connectionName: 'weir-operator',
-    });
-    this.#redis.on('error', (err: Error) =>
-      this.#log.warn({ err: { message: err.message } }, 'redis connection error'),
-    );
+    this.#redis = connectRedis({ url: options.url, connectionName: 'weir-operator', log: this.#log });
   }
 
   /** Creates or updates the tenant's ACL user; sets the password only if it changed. */
