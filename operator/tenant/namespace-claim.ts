@@ -39,7 +39,8 @@ export function claimProblem(
 
 /**
  * The claim problem of a tenant's namespace. The namespace cache holds only namespaces the
- * operator manages, so one missing there is looked up in the API server.
+ * operator manages, so one missing there is looked up in the API server — in its watch
+ * cache, which serves the read without a round trip to etcd.
  */
 export async function namespaceProblem(
   deps: { client: Pick<KubeClient, 'read'>; children: ChildCache; platformNamespace: string },
@@ -51,6 +52,9 @@ export async function namespaceProblem(
     return claimProblem(tenant, namespace, undefined, deps.platformNamespace);
   const existing =
     deps.children.get('Namespace', '', namespace) ??
-    (await deps.client.read({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }, { signal }));
+    (await deps.client.read(
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } },
+      { signal, cached: true },
+    ));
   return claimProblem(tenant, namespace, existing, deps.platformNamespace);
 }

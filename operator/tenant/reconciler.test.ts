@@ -40,14 +40,9 @@ describe('the Tenant reconciler', () => {
     assert.deepEqual(f.kube.writes.slice(before), []);
   });
 
-  it('waits for the quota to be counted without writing a status, for at most the grace period', async () => {
+  it('waits for the quota to be counted without writing a status, for at most the grace period after applying it', async () => {
     const f = tenantFixture();
-    f.tenant('acme');
-    // Created just now: the quota controller has had no time.
-    f.kube.seed({
-      ...f.stored(),
-      metadata: { ...f.stored().metadata, creationTimestamp: new Date(T0).toISOString() as never },
-    });
+    f.tenant();
     const result = await f.reconcile();
     assert.equal(f.kube.writesOf('Tenant', 'status').length, 0);
     assert.equal(result?.requeueAfterMs, QUOTA_GRACE_MS);
@@ -137,6 +132,9 @@ describe('the Tenant reconciler', () => {
     const f = tenantFixture({ regions });
     f.tenant();
     await f.reconcile();
+    f.countQuota();
+    await f.reconcile();
+    assert.equal(f.stored().status?.region, 'old');
     regions[0] = region('old', false);
     regions[1] = region('new', true);
     f.backends.calls.length = 0;

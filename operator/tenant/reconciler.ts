@@ -10,7 +10,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { TenantSpec, TenantStatus } from '../../crds/tenant.ts';
 import type { Clock } from '../../lib/clock/clock.ts';
-import type { ChildApplier, ChildCache } from '../../lib/controller/child-applier.ts';
+import { APPLIED_AT_ANNOTATION, type ChildApplier, type ChildCache } from '../../lib/controller/child-applier.ts';
 import type { ReconcileRequest, ReconcileResult, Reconciler } from '../../lib/controller/reconcile.ts';
 import { errorSummary, Errors, hasCode, weirError } from '../../lib/errors/errors.ts';
 import { summarize, type ConditionUpdate } from '../../lib/kube/conditions.ts';
@@ -133,17 +133,16 @@ export class TenantReconciler implements Reconciler {
         ? this.#backendParts(tenant, input, namespace, status)
         : backendsUnknown('waiting for the namespace'),
     ]);
-    const counted = quotaCounted(
-      quotas,
-      quota.spec?.hard ?? {},
-      this.#o.children.get('ResourceQuota', namespace, quota.metadata!.name!),
-    );
+    const cachedQuota = this.#o.children.get('ResourceQuota', namespace, quota.metadata!.name!);
+    const counted = quotaCounted(quotas, quota.spec?.hard ?? {}, cachedQuota);
     const parts = [namespacePart, counted, network, rbac, ...backends];
     const ready = summarize(parts, Reason.Ready, `namespace ${namespace} and all its parts are ready`);
 
     // A new tenant whose quota the quota controller has not counted yet gets its status once
-    // it has (its status update wakes the tenant), unless that takes longer than the grace.
-    const waited = this.#o.clock.now() - Date.parse(String(tenant.metadata?.creationTimestamp ?? ''));
+    // it has (its status update wakes the tenant), unless that takes longer than the grace
+    // since the quota was applied (a quota the cache does not show yet was applied just now).
+    const appliedAt = Date.parse(cachedQuota?.metadata?.annotations?.[APPLIED_AT_ANNOTATION] ?? '');
+    const waited = Number.isNaN(appliedAt) ? 0 : this.#o.clock.now() - appliedAt;
     if (waitingOnlyForQuota(tenant.status, parts) && waited < QUOTA_GRACE_MS)
       return { requeueAfterMs: QUOTA_GRACE_MS - waited };
     await this.#writeStatus(tenant, status, [...parts, ready]);
