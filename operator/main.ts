@@ -11,10 +11,10 @@ import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { GROUP, VERSION } from '../crds/kind-definition.ts';
 import { systemClock } from '../lib/clock/clock.ts';
 import { APPLIED_AT_ANNOTATION, ChildApplier, HASH_ANNOTATION } from '../lib/controller/child-applier.ts';
-import { Controller } from '../lib/controller/controller.ts';
+import { changedBeyondStatus, Controller } from '../lib/controller/controller.ts';
 import { createControllerMetrics } from '../lib/controller/controller-metrics.ts';
 import { Manager } from '../lib/controller/manager.ts';
-import { keyOf } from '../lib/controller/reconcile.ts';
+import { keyOf, type Reconciler } from '../lib/controller/reconcile.ts';
 import { createWorkQueueMetrics } from '../lib/controller/work-queue-metrics.ts';
 import { EventRecorder } from '../lib/kube/event-recorder.ts';
 import { Informer } from '../lib/kube/informer.ts';
@@ -23,9 +23,17 @@ import { loadKubeConfig } from '../lib/kube/kube-config.ts';
 import { projectMetadata } from '../lib/kube/metadata-projection.ts';
 import { createLogger, type Logger } from '../lib/observability/logger.ts';
 import { createRegistry } from '../lib/observability/metrics.ts';
-import { DEFAULT_PLATFORM_NAMESPACE, MANAGED_BY, TENANT_LABEL, tenantNamespace } from '../lib/platform/tenant-names.ts';
+import {
+  CREDENTIALS_SECRET,
+  DEFAULT_PLATFORM_NAMESPACE,
+  MANAGED_BY,
+  TENANT_LABEL,
+  tenantNamespace,
+} from '../lib/platform/tenant-names.ts';
 import { KafkaAdmins } from './pipeline/kafka-admins.ts';
 import { PipelineReconciler, type PipelineObject } from './pipeline/reconciler.ts';
+import { RegionReconciler } from './region/reconciler.ts';
+import { LiveRegionProber } from './region/region-probes.ts';
 import { RegionBackends, type RegionObject } from './tenant/region-backends.ts';
 import { TenantReconciler, type TenantObject } from './tenant/reconciler.ts';
 
@@ -46,6 +54,8 @@ export interface OperatorConfig {
   processorImage: string;
   /** The namespace the platform's own components run in; no tenant may take it. */
   platformNamespace: string;
+  /** How often each Region's backends are probed. */
+  regionProbePeriodMs: number;
 }
 
 /** Reads flags and WEIR_* variables; unknown flags and bad numbers are errors that name the flag. */
@@ -67,6 +77,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
       'retry-period': { type: 'string' },
       'processor-image': { type: 'string' },
       'platform-namespace': { type: 'string' },
+      'region-probe-period': { type: 'string' },
     },
   });
   const pick = (flag: keyof typeof values, variable: string, fallback: string): string =>
@@ -106,6 +117,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
       'WEIR_PLATFORM_NAMESPACE',
       env.POD_NAMESPACE ?? DEFAULT_PLATFORM_NAMESPACE,
     ),
+    regionProbePeriodMs: seconds('region-probe-period', 'WEIR_REGION_PROBE_PERIOD_SECONDS', '30'),
   };
 }
 
@@ -132,11 +144,12 @@ export function buildOperator(config: OperatorConfig, kubeConfig: KubeConfig, lo
   const clock = systemClock;
   const client = new KubeClient(kubeConfig, { fieldManager: MANAGED_BY });
   const managed = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
-  const informer = <T extends KubernetesObject>(path: string, labelSelector?: string) =>
+  const informer = <T extends KubernetesObject>(path: string, labelSelector?: string, fieldSelector?: string) =>
     new Informer<T>({
       client,
       path,
       labelSelector,
+      fieldSelector,
       resyncPeriodMs: config.resyncPeriodMs,
       clock,
       log,
@@ -147,7 +160,11 @@ export function buildOperator(config: OperatorConfig, kubeConfig: KubeConfig, lo
   const tenants = informer<TenantObject>(`${WEIR}/tenants`);
   const regions = informer<KubernetesObject & RegionObject>(`${WEIR}/regions`);
   const pipelines = informer<PipelineObject>(`${WEIR}/pipelines`);
-  const children = Object.fromEntries(Object.entries(CHILDREN).map(([kind, path]) => [kind, informer(path, managed)]));
+  // The operator may read only the one Secret it writes in each tenant namespace: it watches that name alone.
+  const selectors: Record<string, string | undefined> = { Secret: `metadata.name=${CREDENTIALS_SECRET}` };
+  const children = Object.fromEntries(
+    Object.entries(CHILDREN).map(([kind, path]) => [kind, informer(path, managed, selectors[kind])]),
+  );
   const childCache = {
     get: (kind: string, namespace: string, name: string) =>
       children[kind]?.get(namespace ? `${namespace}/${name}` : name),
@@ -155,11 +172,11 @@ export function buildOperator(config: OperatorConfig, kubeConfig: KubeConfig, lo
   // Children found unchanged are applied again once per re-sync, which reverts edits.
   const childApplier = new ChildApplier({ client, children: childCache, clock, refreshMs: config.resyncPeriodMs });
   const events = new EventRecorder({ client, component: MANAGED_BY, instance: config.identity, clock, log });
-  const backends = new RegionBackends({ client, clock, log });
+  const backends = new RegionBackends({ client, platformNamespace: config.platformNamespace, clock, log });
   const kafka = new KafkaAdmins(log);
   const controllerMetrics = createControllerMetrics(registry);
   const queueMetrics = createWorkQueueMetrics(registry);
-  const controller = (name: string, reconciler: TenantReconciler | PipelineReconciler) =>
+  const controller = (name: string, reconciler: Reconciler) =>
     new Controller({
       name,
       reconciler,
@@ -216,6 +233,20 @@ export function buildOperator(config: OperatorConfig, kubeConfig: KubeConfig, lo
         .map((p) => keyOf(p)),
     )
     .watch(regions, () => pipelines.list().map((p) => keyOf(p)));
+  const regionController = controller(
+    'region',
+    new RegionReconciler({
+      client,
+      regions,
+      prober: new LiveRegionProber({ backends, kafka, clock }),
+      events,
+      clock,
+      probePeriodMs: config.regionProbePeriodMs,
+    }),
+  )
+    .watchPrimary(regions)
+    // Whether a Region is the only default depends on the others.
+    .watch(regions, () => regions.list().map((r) => r.metadata!.name!), changedBeyondStatus);
   for (const child of Object.values(children)) {
     tenantController.watch(child, (obj) => {
       const tenant = obj.metadata?.labels?.[TENANT_LABEL];
@@ -244,7 +275,7 @@ export function buildOperator(config: OperatorConfig, kubeConfig: KubeConfig, lo
         }
       : undefined,
     informers: [tenants, regions, pipelines, ...Object.values(children)],
-    controllers: [tenantController, pipelineController],
+    controllers: [tenantController, pipelineController, regionController],
     onShutdown: async () => {
       await backends.close();
       await kafka.close();

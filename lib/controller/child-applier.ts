@@ -77,13 +77,13 @@ export class ChildApplier {
     this.#o = options;
   }
 
-  /** Applies the object if needed; resolves with what was decided. */
-  async apply(obj: KubernetesObject): Promise<ChildDecision> {
+  /** Applies the object if needed; resolves with what was decided. `signal` aborts the write. */
+  async apply(obj: KubernetesObject, signal?: AbortSignal): Promise<ChildDecision> {
     const hash = hashOf(obj);
     const cached = this.#o.children.get(obj.kind!, obj.metadata?.namespace ?? '', obj.metadata!.name!);
     const now = this.#o.clock.now();
     const decision = decide(obj, cached, now, this.#o.refreshMs, hash);
-    if (decision !== 'unchanged') await this.#o.client.apply(withAppliedHash(obj, now, hash));
+    if (decision !== 'unchanged') await this.#o.client.apply(withAppliedHash(obj, now, hash), { signal });
     return decision;
   }
 }

@@ -10,6 +10,8 @@ export const Reason = {
   TenantNotFound: 'TenantNotFound',
   QuotaExceeded: 'QuotaExceeded',
   KafkaUnreachable: 'KafkaUnreachable',
+  /** Kafka refused with an error that passes by itself (a leader or controller moving, a timeout). */
+  KafkaBusy: 'KafkaBusy',
   ResourceConflict: 'ResourceConflict',
   Paused: 'Paused',
   ReplicasUnavailable: 'ReplicasUnavailable',

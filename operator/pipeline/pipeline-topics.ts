@@ -6,7 +6,13 @@
 import type { PipelineStatus } from '../../crds/pipeline.ts';
 import { errorSummary, Errors, hasCode } from '../../lib/errors/errors.ts';
 import type { ConditionUpdate } from '../../lib/kube/conditions.ts';
-import { planTopicChanges, type TopicAdmin, type TopicSpec, type TopicState } from '../../lib/kafka/topic-admin.ts';
+import {
+  isTransientKafkaError,
+  planTopicChanges,
+  type TopicAdmin,
+  type TopicSpec,
+  type TopicState,
+} from '../../lib/kafka/topic-admin.ts';
 import type { TopicRole } from '../../lib/platform/pipeline-names.ts';
 import type { Logger } from 'pino';
 import type { PipelineObject } from './reconciler.ts';
@@ -84,7 +90,11 @@ export async function reconcileTopics(
     // Only what was just created or changed needs describing again.
     if (toCreate.length || changed) current = await deps.admin.describe(names);
   } catch (err) {
-    const reason = hasCode(err, Errors.KafkaUnavailable) ? Reason.KafkaUnreachable : Reason.ApplyFailed;
+    const reason = hasCode(err, Errors.KafkaUnavailable)
+      ? Reason.KafkaUnreachable
+      : isTransientKafkaError(err)
+        ? Reason.KafkaBusy
+        : Reason.ApplyFailed;
     return { type: 'TopicsReady', status: 'False', reason, message: `Kafka: ${errorSummary(err)}` };
   }
   status.topics = [...topics].map(([role, t]) => ({

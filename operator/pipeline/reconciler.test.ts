@@ -176,6 +176,19 @@ describe('the Pipeline reconciler', () => {
     assert.equal(f.stored('clicks').status?.phase, 'Paused');
   });
 
+  it('retries with backoff when Kafka refuses with an error that passes (its controller moving), and not when the request itself is refused', async () => {
+    const f = fixture();
+    f.pipeline('clicks');
+    f.kafka.refusals.push('NOT_CONTROLLER');
+    await assert.rejects(f.reconcile('clicks'), /NOT_CONTROLLER/);
+    assert.equal(f.condition('clicks', 'TopicsReady')?.reason, 'KafkaBusy');
+    f.kafka.refusals.push('POLICY_VIOLATION');
+    await f.reconcile('clicks');
+    assert.equal(f.condition('clicks', 'TopicsReady')?.reason, 'ApplyFailed');
+    await f.reconcile('clicks');
+    assert.equal(f.condition('clicks', 'TopicsReady')?.status, 'True');
+  });
+
   it('retries with backoff while Kafka is unreachable, saying so in its status', async () => {
     const f = fixture();
     f.pipeline('clicks');

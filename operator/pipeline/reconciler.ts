@@ -68,7 +68,7 @@ export class PipelineReconciler implements Reconciler {
     this.#o = options;
   }
 
-  async reconcile(request: ReconcileRequest): Promise<ReconcileResult | void> {
+  async reconcile(request: ReconcileRequest, signal?: AbortSignal): Promise<ReconcileResult | void> {
     const pipeline = this.#o.pipelines.get(request.key);
     if (!pipeline) return;
     const tenant = this.#tenantOf(pipeline.metadata!.namespace!);
@@ -77,7 +77,7 @@ export class PipelineReconciler implements Reconciler {
       : undefined;
     if (pipeline.metadata?.deletionTimestamp) return finalizePipeline(this.#o, pipeline, region);
     try {
-      return await this.#converge(pipeline, tenant, region);
+      return await this.#converge(pipeline, tenant, region, signal);
     } catch (err) {
       // A pipeline found not ready has said why in its status already.
       if (hasCode(err, Errors.NotReady)) throw err;
@@ -102,6 +102,7 @@ export class PipelineReconciler implements Reconciler {
     pipeline: PipelineObject,
     tenant: TenantObject | undefined,
     region: RegionObject | undefined,
+    signal?: AbortSignal,
   ): Promise<ReconcileResult | void> {
     const namespace = pipeline.metadata!.namespace!;
     const name = pipeline.metadata!.name!;
@@ -133,7 +134,7 @@ export class PipelineReconciler implements Reconciler {
         topics,
         status,
       ),
-      this.#workloads(pipeline, region, topics, status),
+      this.#workloads(pipeline, region, topics, status, signal),
     ]);
     const paused = pipeline.spec.lifecycle.desiredPhase === 'Paused';
     const ready = summarize(
@@ -152,8 +153,9 @@ export class PipelineReconciler implements Reconciler {
             : 'Provisioning'
           : 'Degraded';
     await this.#writeStatus(pipeline, { ...status, phase }, [topicsPart, workloadPart, ready]);
-    // Kafka coming back is not something the controller watches: retry with backoff.
-    if (topicsPart.reason === Reason.KafkaUnreachable) throw weirError(Errors.NotReady, topicsPart.message);
+    // Kafka coming back, or a leader moving, is not something the controller watches: retry with backoff.
+    if (topicsPart.reason === Reason.KafkaUnreachable || topicsPart.reason === Reason.KafkaBusy)
+      throw weirError(Errors.NotReady, topicsPart.message);
     // A processor not yet available needs no timer: its Deployment's status updates, which
     // the controller watches, bring the pipeline back when that changes.
   }
@@ -175,6 +177,7 @@ export class PipelineReconciler implements Reconciler {
     region: RegionObject,
     topics: PipelineInput['topics'],
     status: PipelineStatus,
+    signal?: AbortSignal,
   ): Promise<ConditionUpdate> {
     const namespace = pipeline.metadata!.namespace!;
     const name = pipeline.metadata!.name!;
@@ -202,7 +205,7 @@ export class PipelineReconciler implements Reconciler {
         desiredDisruptionBudget(input),
       ];
       if (!paused) objects.push(desiredAutoscaler(input));
-      await Promise.all(objects.map((obj) => this.#o.childApplier.apply(obj)));
+      await Promise.all(objects.map((obj) => this.#o.childApplier.apply(obj, signal)));
       if (paused && this.#o.children.get('HorizontalPodAutoscaler', namespace, processorName(name)))
         await this.#o.client.delete({
           apiVersion: 'autoscaling/v2',

@@ -117,20 +117,22 @@ export class TenantReconciler implements Reconciler {
       platformNamespace: this.#o.platformNamespace,
     };
     const [namespacePart] = await Promise.all([
-      this.#part('NamespaceReady', 'namespace', [desiredNamespace(input, namespace)]),
+      this.#part('NamespaceReady', 'namespace', [desiredNamespace(input, namespace)], signal),
       finalizer,
     ]);
     const quota = desiredResourceQuota(input, namespace);
     // Everything else lives in the namespace but is independent: write it all at once.
     const [quotas, network, rbac, backends] = await Promise.all([
-      this.#part('QuotasReady', 'quotas', [quota, desiredLimitRange(input, namespace)]),
-      this.#part('NetworkReady', 'network policies', desiredNetworkPolicies(input, namespace)),
-      this.#part('RbacReady', 'owner RBAC', [
-        desiredOwnerRole(input, namespace),
-        desiredOwnerRoleBinding(input, namespace),
-      ]),
+      this.#part('QuotasReady', 'quotas', [quota, desiredLimitRange(input, namespace)], signal),
+      this.#part('NetworkReady', 'network policies', desiredNetworkPolicies(input, namespace), signal),
+      this.#part(
+        'RbacReady',
+        'owner RBAC',
+        [desiredOwnerRole(input, namespace), desiredOwnerRoleBinding(input, namespace)],
+        signal,
+      ),
       namespacePart.status === 'True'
-        ? this.#backendParts(tenant, input, namespace, status)
+        ? this.#backendParts(tenant, input, namespace, status, signal)
         : backendsUnknown('waiting for the namespace'),
     ]);
     const cachedQuota = this.#o.children.get('ResourceQuota', namespace, quota.metadata!.name!);
@@ -161,9 +163,9 @@ export class TenantReconciler implements Reconciler {
   }
 
   /** Applies objects, all at once, unless the cache shows them unchanged. */
-  async #part(type: string, what: string, objects: KubernetesObject[]): Promise<ConditionUpdate> {
+  async #part(type: string, what: string, objects: KubernetesObject[], signal?: AbortSignal): Promise<ConditionUpdate> {
     try {
-      await Promise.all(objects.map((obj) => this.#o.childApplier.apply(obj)));
+      await Promise.all(objects.map((obj) => this.#o.childApplier.apply(obj, signal)));
       return { type, status: 'True', reason: Reason.Created, message: `${what} in place` };
     } catch (err) {
       return {
@@ -180,6 +182,7 @@ export class TenantReconciler implements Reconciler {
     input: TenantInput,
     namespace: string,
     status: TenantStatus,
+    signal?: AbortSignal,
   ): Promise<ConditionUpdate[]> {
     const choice = this.#region(tenant);
     if (!choice.region) return backendsFailed(Reason.NoRegion, choice.problem);
@@ -207,7 +210,8 @@ export class TenantReconciler implements Reconciler {
     const data = credentialsData(name, backends, passwords);
     // The passwords are stored before any backend takes them, so an interrupted attempt sets
     // the same ones the next time.
-    if (!holds(existing, data)) await this.#o.childApplier.apply(desiredCredentialsSecret(input, namespace, data));
+    if (!holds(existing, data))
+      await this.#o.childApplier.apply(desiredCredentialsSecret(input, namespace, data), signal);
     const [redis, postgres] = await Promise.allSettled([
       backends.redis.ensureUser({ tenant: name, password: passwords.redis }),
       backends.postgres.ensureTenant({

@@ -14,14 +14,14 @@ import { decode, type BackendEndpoints, type SecretData } from './credentials.ts
 
 /** A Region as stored. */
 export interface RegionObject {
-  metadata?: { name?: string; resourceVersion?: string; creationTimestamp?: string };
+  metadata?: { name?: string; resourceVersion?: string; generation?: number };
   spec: RegionSpec;
 }
 
-/** What a tenant needs of its Region's Redis: its ACL user. */
-export type TenantRedis = Pick<RedisTenantStore, 'ensureUser' | 'deleteUser' | 'disableUser'>;
-/** What a tenant needs of its Region's Postgres: its role and schema. */
-export type TenantPostgres = Pick<PostgresTenantStore, 'ensureTenant' | 'dropTenant' | 'disableLogin'>;
+/** What the operator needs of a Region's Redis: tenants' ACL users, and a ping. */
+export type TenantRedis = Pick<RedisTenantStore, 'ensureUser' | 'deleteUser' | 'disableUser' | 'ping'>;
+/** What the operator needs of a Region's Postgres: tenants' roles and schemas, and a ping. */
+export type TenantPostgres = Pick<PostgresTenantStore, 'ensureTenant' | 'dropTenant' | 'disableLogin' | 'ping'>;
 
 /** Admin clients of one Region's backends, and what tenants need to reach them. */
 export interface Backends extends BackendEndpoints {
@@ -84,6 +84,7 @@ const CREDENTIALS_TTL_MS = 30_000;
 /** Keeps admin connections to the backends of each Region. */
 export class RegionBackends implements BackendsSource {
   #client: Pick<KubeClient, 'read'>;
+  #platformNamespace: string;
   #clock: Clock;
   #log: Logger;
   #entries = new Map<string, Entry>();
@@ -92,8 +93,9 @@ export class RegionBackends implements BackendsSource {
     { at: number; value: { username?: string; password?: string; version: string } }
   >();
 
-  constructor(options: { client: Pick<KubeClient, 'read'>; clock: Clock; log: Logger }) {
+  constructor(options: { client: Pick<KubeClient, 'read'>; platformNamespace: string; clock: Clock; log: Logger }) {
     this.#client = options.client;
+    this.#platformNamespace = options.platformNamespace;
     this.#clock = options.clock;
     this.#log = options.log;
   }
@@ -104,6 +106,12 @@ export class RegionBackends implements BackendsSource {
   ): Promise<{ username?: string; password?: string; version: string }> {
     if (!ref) return { version: '' };
     const key = `${ref.namespace}/${ref.name}`;
+    // The operator reads Secrets only in its own namespace: admin credentials live there.
+    if (ref.namespace !== this.#platformNamespace)
+      throw weirError(
+        Errors.InvalidSpec,
+        `Secret ${key}: a Region's admin credentials must be in the platform namespace ${this.#platformNamespace}`,
+      );
     const cached = this.#credentialsCache.get(key);
     const now = this.#clock.monotonic();
     if (cached && now - cached.at < CREDENTIALS_TTL_MS) return cached.value;

@@ -1,5 +1,5 @@
 /** An in-memory {@link TopicAdmin} for unit tests: topics in a map, every request recorded, and a switch that takes "Kafka" down. */
-import { kafkaUnavailable, type TopicAdmin, type TopicSpec, type TopicState } from '../topic-admin.ts';
+import { kafkaRefused, kafkaUnavailable, type TopicAdmin, type TopicSpec, type TopicState } from '../topic-admin.ts';
 
 export class MemoryTopicAdmin implements TopicAdmin {
   readonly topics = new Map<string, TopicState>();
@@ -7,6 +7,8 @@ export class MemoryTopicAdmin implements TopicAdmin {
   readonly requests: string[] = [];
   /** While true every request fails as an unreachable broker does. */
   down = false;
+  /** Kafka error codes the next requests are refused with, one each. */
+  readonly refusals: string[] = [];
 
   async describe(names: string[]): Promise<Map<string, TopicState>> {
     this.#request(`describe ${names.join(',')}`);
@@ -57,5 +59,7 @@ export class MemoryTopicAdmin implements TopicAdmin {
   #request(what: string): void {
     this.requests.push(what);
     if (this.down) throw kafkaUnavailable(`${what}: Kafka at 127.0.0.1:9092 is unreachable: connection refused`);
+    const kafkaCode = this.refusals.shift();
+    if (kafkaCode) throw kafkaRefused(`${what}: ${kafkaCode}`, { kafkaCode, topic: what.split(' ')[1] ?? '' });
   }
 }

@@ -52,6 +52,7 @@ export class FakeBackends implements BackendsSource {
         disableUser: (tenant) => call('redis', `disable ${tenant}`, true),
         deleteUser: (tenant) =>
           call('redis', `delete ${tenant}`, { userExisted: true, connectionsKilled: 0, keysDeleted: 0 }),
+        ping: () => call('redis', 'ping', 0.2),
       },
       postgres: {
         ensureTenant: ({ tenant }) =>
@@ -62,6 +63,7 @@ export class FakeBackends implements BackendsSource {
           }),
         disableLogin: (tenant) => call('postgres', `disable ${tenant}`, true),
         dropTenant: (tenant) => call('postgres', `drop ${tenant}`, { existed: true }),
+        ping: () => call('postgres', 'ping', 0.3),
       },
     };
   }
