@@ -41,6 +41,18 @@ export interface RecordSender {
   close(): Promise<void>;
 }
 
+/** The refusal of records that were never handed to Kafka: sending them again cannot duplicate them. */
+function notWritten(): Error {
+  return weirError(Errors.KafkaUnavailable, 'Kafka is unavailable; nothing was written, try again shortly', {
+    details: { written: false },
+  });
+}
+
+/** Whether `err` says for certain that none of the records reached Kafka. */
+export function certainlyNotWritten(err: unknown): boolean {
+  return hasCode(err, Errors.KafkaUnavailable) && err.details?.written === false;
+}
+
 /** Options for {@link EventProducer}. */
 export interface EventProducerOptions {
   sender: RecordSender;
@@ -112,8 +124,7 @@ export class EventProducer {
   send(records: readonly ProducerRecord[]): Promise<void> {
     if (this.#closed) return Promise.reject(weirError(Errors.ShuttingDown, 'the producer is closed'));
     if (records.length === 0) return Promise.resolve();
-    if (this.#refusing())
-      return Promise.reject(weirError(Errors.KafkaUnavailable, 'Kafka is unavailable; try again shortly'));
+    if (this.#refusing()) return Promise.reject(notWritten());
     const { promise, resolve, reject } = Promise.withResolvers<void>();
     let bytes = 0;
     for (const r of records) bytes += r.value.length + r.key.length;
@@ -191,7 +202,7 @@ export class EventProducer {
         // Records not yet handed to the library are refused now rather than after a timeout each.
         for (const p of this.#queue.splice(0)) {
           this.#queuedRecords -= p.records.length;
-          p.reject(err);
+          p.reject(notWritten());
         }
       }
       this.#o.onBatch?.(records, bytes, this.#o.clock.now() - started, 'error');
