@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import kafkajs from 'kafkajs';
 import { applyWeirObject, serviceAccountKubeconfig, type Clients } from './cluster.ts';
 import { eventually } from './eventually.ts';
@@ -107,6 +108,7 @@ export async function readyGateway(
       WEIR_KAFKA_BROKERS: env('WEIR_KAFKA_BROKERS'),
       WEIR_REDIS_URL: env('WEIR_REDIS_URL'),
       WEIR_HEARTBEAT_SECONDS: '2',
+      WEIR_JWKS_COOLDOWN_SECONDS: '2',
       ...extraEnv,
     },
   });
@@ -122,14 +124,22 @@ export interface TopicRecord {
   headers: Record<string, string>;
 }
 
-/** Every record of a topic from the beginning, read by a plain kafkajs consumer until `quietMs` pass without a new one. */
-export async function readTopic(topic: string, quietMs = 3_000, timeoutMs = 60_000): Promise<TopicRecord[]> {
+/**
+ * Every record of a topic from the beginning, read by a plain kafkajs consumer: until
+ * `until` holds of what was read (then a short quiet period for stragglers), or else until
+ * `quietMs` pass without a new record.
+ */
+export async function readTopic(
+  topic: string,
+  options: { until?: (records: TopicRecord[]) => boolean; quietMs?: number; timeoutMs?: number } = {},
+): Promise<TopicRecord[]> {
+  const quietMs = options.until ? 300 : (options.quietMs ?? 3_000);
   const kafka = new Kafka({
     brokers: env('WEIR_KAFKA_BROKERS').split(','),
     clientId: 'weir-e2e-reader',
     logLevel: logLevel.NOTHING,
   });
-  const consumer = kafka.consumer({ groupId: `weir-e2e-${randomBytes(4).toString('hex')}` });
+  const consumer = kafka.consumer({ groupId: `weir-e2e-${randomBytes(4).toString('hex')}`, maxWaitTimeInMs: 100 });
   const seen: TopicRecord[] = [];
   await consumer.connect();
   try {
@@ -147,12 +157,20 @@ export async function readTopic(topic: string, quietMs = 3_000, timeoutMs = 60_0
       },
     });
     const started = Date.now();
-    while (Date.now() - last < quietMs && Date.now() - started < timeoutMs)
-      await new Promise((r) => setTimeout(r, 200));
+    const timeoutMs = options.timeoutMs ?? 60_000;
+    const done = () => (options.until ? options.until(seen) : true);
+    while (Date.now() - started < timeoutMs && !(done() && Date.now() - last >= quietMs)) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
   } finally {
     await consumer.disconnect();
   }
   return seen;
+}
+
+/** Whether records with every one of these event ids were read. */
+export function hasEvents(ids: readonly string[]): (records: TopicRecord[]) => boolean {
+  return (records) => ids.every((id) => records.some((r) => r.headers['weir-event-id'] === id));
 }
 
 /** POSTs events to a gateway. */
@@ -180,4 +198,42 @@ export async function post(
     parsed = { text };
   }
   return { status: res.status, headers: res.headers, body: parsed };
+}
+
+/** Established TCP connections a process holds to `port` (from /proc: its socket fds matched with the kernel's table). */
+export function tcpConnectionsTo(pid: number, port: number): number {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      const match = /^socket:\[(\d+)\]$/.exec(target);
+      if (match) inodes.add(match[1]!);
+    } catch {
+      // The fd closed while being read.
+    }
+  }
+  let count = 0;
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields.length < 10) continue;
+      const remotePort = parseInt(fields[2]!.split(':')[1]!, 16);
+      if (remotePort === port && fields[3] === '01' && inodes.has(fields[9]!)) count++;
+    }
+  }
+  return count;
+}
+
+/** The value of one sample of a Prometheus text exposition, or 0 if absent. */
+export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (.+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const found = Object.fromEntries(
+      [...(match[3] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]),
+    );
+    if (Object.entries(labels).every(([k, v]) => found[k] === v)) return Number(match[4]);
+  }
+  return 0;
 }

@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import {
   AppsV1Api,
   AutoscalingV2Api,
+  CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
   NetworkingV1Api,
@@ -37,6 +38,8 @@ import { TenantReconciler, type TenantObject } from './tenant/reconciler.ts';
 import { MANAGED_BY, TENANT_LABEL, tenantNamespace } from '../lib/platform/tenant-names.ts';
 import { KafkaAdmins, PipelineReconciler, type PipelineObject } from './pipeline/reconciler.ts';
 import { keyOf } from '../lib/controller/reconcile.ts';
+import { RateLimitPolicyReconciler, type RateLimitPolicyObject } from './rate-limit-policy/reconciler.ts';
+import { isGatewayLease } from './rate-limit-policy/policy-status.ts';
 
 /** The operator's settings. */
 export interface OperatorConfig {
@@ -198,6 +201,17 @@ export function buildOperator(
   const pipelines = informer<PipelineObject>(`/apis/${GROUP}/${VERSION}/pipelines`, () =>
     custom.listCustomObjectForAllNamespaces({ group: GROUP, version: VERSION, resourcePlural: 'pipelines' }),
   );
+  // RateLimitPolicies' status: gateways report what they apply in Leases of the platform namespace.
+  const policies = informer<KubernetesObject & RateLimitPolicyObject>(
+    `/apis/${GROUP}/${VERSION}/ratelimitpolicies`,
+    () =>
+      custom.listCustomObjectForAllNamespaces({ group: GROUP, version: VERSION, resourcePlural: 'ratelimitpolicies' }),
+  );
+  const coordination = kubeConfig.makeApiClient(CoordinationV1Api);
+  const platformNamespace = config.leaderElectionNamespace;
+  const leases = informer(`/apis/coordination.k8s.io/v1/namespaces/${platformNamespace}/leases`, () =>
+    coordination.listNamespacedLease({ namespace: platformNamespace }),
+  );
   const childCache = {
     get: (kind: string, namespace: string, name: string) =>
       children[kind]?.get(namespace ? `${namespace}/${name}` : name),
@@ -282,6 +296,28 @@ export function buildOperator(
     });
   }
 
+  const policyController = new Controller({
+    name: 'rate-limit-policy',
+    reconciler: new RateLimitPolicyReconciler({ applier, policies, leases: leases as never, clock, log }),
+    concurrency: config.concurrency,
+    clock,
+    log,
+    metrics: controllerMetrics,
+    queueMetrics,
+  })
+    .watchPrimary(policies)
+    // A policy's conflicts depend on the others of its namespace.
+    .watch(
+      policies,
+      (p) =>
+        policies
+          .list()
+          .filter((o) => o.metadata?.namespace === p.metadata?.namespace)
+          .map((o) => keyOf(o)),
+      (p, old) => p.metadata?.generation !== old.metadata?.generation,
+    )
+    .watch(leases, (l) => (isGatewayLease(l as never) ? policies.list().map((p) => keyOf(p)) : []));
+
   return new Manager({
     kubeConfig,
     registry,
@@ -298,8 +334,8 @@ export function buildOperator(
           retryPeriodMs: config.retryPeriodMs,
         }
       : undefined,
-    informers: [tenants, regions, pipelines, ...Object.values(children)],
-    controllers: [controller, pipelineController],
+    informers: [tenants, regions, pipelines, policies, leases, ...Object.values(children)],
+    controllers: [controller, pipelineController, policyController],
     onShutdown: async () => {
       await backends.close();
       await kafka.close();

@@ -92,7 +92,7 @@ export async function startGateway(
   limiterRedis.connect().catch(() => undefined);
   stateRedis.connect().catch(() => undefined);
 
-  const config = new GatewayConfig({ keys: new IssuerKeys(), clock, log });
+  const config = new GatewayConfig({ keys: new IssuerKeys({ cooldownMs: settings.jwksCooldownMs }), clock, log });
   const watch = watchConfig({ kubeConfig, config, clock, log });
   const schemas = new SchemaRegistry({ readConfigMap: watch.readConfigMap, log, now: () => clock.now() });
   config.onChange((table) => {
@@ -122,7 +122,7 @@ export async function startGateway(
     owner: settings.gatewayId,
     ttlMs: settings.idempotencyTtlMs,
   });
-  const leases = new ConnectionLeases({ redis: stateRedis, clock, log });
+  const leases = new ConnectionLeases({ redis: stateRedis, clock, log, ttlMs: settings.connectionLeaseMs });
   const sessions = new SessionStore({ redis: stateRedis, gateway: settings.gatewayId });
   const ingestor = new Ingestor({
     config,

@@ -114,7 +114,8 @@ export async function startGrpcServer(o: GrpcServerOptions): Promise<{ port: num
 
   const admit = async (metadata: grpc.Metadata, pipeline: string, peer: string): Promise<Admitted> => {
     const [namespace, name] = splitPipeline(pipeline);
-    const bearer = bearerFromAuthorization(metadata.get('authorization').map(String));
+    const values = metadata.get('authorization').map(String);
+    const bearer = bearerFromAuthorization(values.length ? values : undefined);
     try {
       return await o.ingestor.admit(namespace, name, 'grpc', bearer, peerAddress(peer));
     } catch (err) {

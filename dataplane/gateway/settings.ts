@@ -28,6 +28,10 @@ export interface GatewaySettings {
   quotaFailClosed: boolean;
   idempotencyTtlMs: number;
   heartbeatMs: number;
+  /** How long a stream's place under a connection cap outlives a gateway that stopped renewing it. */
+  connectionLeaseMs: number;
+  /** Least time between two fetches of one issuer's key set, a new key id included. */
+  jwksCooldownMs: number;
   maxInFlightPerStream: number;
   drainMs: number;
   trustProxy: string[];
@@ -54,6 +58,8 @@ const FLAGS = {
   'quota-store-failure': ['WEIR_QUOTA_STORE_FAILURE', 'FailOpen'],
   'idempotency-ttl-seconds': ['WEIR_IDEMPOTENCY_TTL_SECONDS', '86400'],
   'heartbeat-seconds': ['WEIR_HEARTBEAT_SECONDS', '30'],
+  'connection-lease-seconds': ['WEIR_CONNECTION_LEASE_SECONDS', '30'],
+  'jwks-cooldown-seconds': ['WEIR_JWKS_COOLDOWN_SECONDS', '30'],
   'max-in-flight-per-stream': ['WEIR_MAX_IN_FLIGHT_PER_STREAM', '256'],
   'drain-seconds': ['WEIR_DRAIN_SECONDS', '20'],
   'trust-proxy': ['WEIR_TRUST_PROXY', ''],
@@ -119,6 +125,8 @@ export function loadGatewaySettings(argv: string[], env: NodeJS.ProcessEnv): Gat
     quotaFailClosed: oneOf('quota-store-failure', ['FailOpen', 'FailClosed'] as const) === 'FailClosed',
     idempotencyTtlMs: int('idempotency-ttl-seconds', 1) * 1000,
     heartbeatMs: int('heartbeat-seconds', 1) * 1000,
+    connectionLeaseMs: int('connection-lease-seconds', 3) * 1000,
+    jwksCooldownMs: int('jwks-cooldown-seconds', 1) * 1000,
     maxInFlightPerStream: int('max-in-flight-per-stream', 1, 100_000),
     drainMs: int('drain-seconds', 0) * 1000,
     trustProxy: pick('trust-proxy')
