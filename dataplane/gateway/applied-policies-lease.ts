@@ -4,9 +4,8 @@
  * written again soon after the routing table changes, so a new policy's `appliedBy` counts
  * this gateway within seconds. Deleted on a clean shutdown.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Clock, TimerHandle } from '../../lib/clock/clock.ts';
-import { Applier } from '../../lib/kube/apply.ts';
+import type { KubeClient } from '../../lib/kube/kube-client.ts';
 import type { Logger } from '../../lib/observability/logger.ts';
 import {
   APPLIED_POLICIES_ANNOTATION,
@@ -17,7 +16,7 @@ import {
 
 /** Options for {@link AppliedPoliciesLease}. */
 export interface AppliedPoliciesLeaseOptions {
-  kubeConfig: KubeConfig;
+  client: KubeClient;
   namespace: string;
   gatewayId: string;
   clock: Clock;
@@ -33,7 +32,6 @@ export interface AppliedPoliciesLeaseOptions {
 /** Keeps the gateway's Lease current. */
 export class AppliedPoliciesLease {
   #o: Required<AppliedPoliciesLeaseOptions>;
-  #applier: Applier;
   #applied: ReadonlyMap<string, number> = new Map();
   #timer: TimerHandle | undefined;
   #writing: Promise<void> = Promise.resolve();
@@ -42,7 +40,6 @@ export class AppliedPoliciesLease {
 
   constructor(options: AppliedPoliciesLeaseOptions) {
     this.#o = { durationSeconds: 30, renewMs: 10_000, settleMs: 500, ...options };
-    this.#applier = new Applier({ kubeConfig: options.kubeConfig, fieldManager: 'weir-gateway' });
     this.name = gatewayLeaseName(options.gatewayId);
   }
 
@@ -63,7 +60,7 @@ export class AppliedPoliciesLease {
     this.#stopped = true;
     if (this.#timer) this.#o.clock.clearTimeout(this.#timer);
     await this.#writing;
-    await this.#applier
+    await this.#o.client
       .delete({
         apiVersion: 'coordination.k8s.io/v1',
         kind: 'Lease',
@@ -86,7 +83,7 @@ export class AppliedPoliciesLease {
       if (this.#stopped) return;
       const now = new Date(this.#o.clock.now()).toISOString().replace('Z', '000Z');
       try {
-        await this.#applier.apply({
+        await this.#o.client.apply({
           apiVersion: 'coordination.k8s.io/v1',
           kind: 'Lease',
           metadata: {

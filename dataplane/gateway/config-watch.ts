@@ -12,10 +12,11 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoreV1Api, CustomObjectsApi, KubeConfig, type KubernetesListObject } from '@kubernetes/client-node';
+import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { GROUP, VERSION } from '../../crds/kind-definition.ts';
 import type { Clock } from '../../lib/clock/clock.ts';
 import { Informer } from '../../lib/kube/informer.ts';
+import type { KubeClient } from '../../lib/kube/kube-client.ts';
 import { loadKubeConfig, reuseConnections } from '../../lib/kube/kube-config.ts';
 import type { Logger } from '../../lib/observability/logger.ts';
 import type { PolicyObject } from '../../lib/ratelimit/policy-set.ts';
@@ -49,7 +50,6 @@ export function gatewayKubeConfig(env: NodeJS.ProcessEnv): KubeConfig {
 
 /** The informers the gateway runs and the ConfigMap reader its schemas use. */
 export interface ConfigWatch {
-  informers: Informer<never>[];
   readConfigMap: ConfigMapReader;
   /** Resolves once every informer has listed. */
   synced(signal?: AbortSignal): Promise<void>;
@@ -59,35 +59,26 @@ export interface ConfigWatch {
 
 /** Informers on the three kinds, feeding `config`. */
 export function watchConfig(options: {
-  kubeConfig: KubeConfig;
+  client: KubeClient;
   config: GatewayConfig;
   clock: Clock;
   log: Logger;
   resyncPeriodMs?: number;
 }): ConfigWatch {
-  const { kubeConfig, config, clock, log } = options;
-  const custom = kubeConfig.makeApiClient(CustomObjectsApi);
-  const core = kubeConfig.makeApiClient(CoreV1Api);
-  const informer = <T extends { metadata?: object }>(plural: string, cluster: boolean) =>
-    new Informer<T & { metadata?: { name?: string } }>({
-      kubeConfig,
+  const { client, config, clock, log } = options;
+  const informer = <T extends KubernetesObject>(plural: string) =>
+    new Informer<T>({
+      client,
       path: `/apis/${GROUP}/${VERSION}/${plural}`,
-      list: () =>
-        (cluster
-          ? custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural })
-          : custom.listCustomObjectForAllNamespaces({
-              group: GROUP,
-              version: VERSION,
-              resourcePlural: plural,
-            })) as Promise<KubernetesListObject<T & { metadata?: { name?: string } }>>,
       resyncPeriodMs: options.resyncPeriodMs ?? 0,
       clock,
-      log: log.child({ informer: plural }),
+      log,
     });
-  const tenants = informer<TenantObject>('tenants', true);
-  const pipelines = informer<PipelineObject>('pipelines', false);
-  const policies = informer<PolicyObject>('ratelimitpolicies', false);
+  const tenants = informer<KubernetesObject & TenantObject>('tenants');
+  const pipelines = informer<KubernetesObject & PipelineObject>('pipelines');
+  const policies = informer<KubernetesObject & PolicyObject>('ratelimitpolicies');
   const all = [tenants, pipelines, policies];
+  const update = () => config.update(tenants.list(), pipelines.list(), policies.list());
 
   let scheduled = false;
   const rebuild = () => {
@@ -96,24 +87,19 @@ export function watchConfig(options: {
     // Changes arriving together (a re-list, an apply of many objects) rebuild the table once.
     setImmediate(() => {
       scheduled = false;
-      config.update(tenants.list(), pipelines.list(), policies.list());
+      update();
     });
   };
   for (const i of all) for (const event of ['add', 'update', 'delete'] as const) i.on(event, rebuild);
 
   return {
-    informers: all as unknown as Informer<never>[],
-    readConfigMap: async (namespace, name) => {
-      try {
-        return await core.readNamespacedConfigMap({ namespace, name });
-      } catch (err) {
-        if ((err as { code?: number }).code === 404) return undefined;
-        throw err;
-      }
-    },
+    readConfigMap: (namespace, name) =>
+      client.get<KubernetesObject & { data?: Record<string, string>; binaryData?: Record<string, string> }>(
+        `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps/${encodeURIComponent(name)}`,
+      ),
     async synced(signal) {
       await Promise.all(all.map((i) => i.waitForSync(signal)));
-      config.update(tenants.list(), pipelines.list(), policies.list());
+      update();
     },
     start: () => all.forEach((i) => i.start()),
     stop: async () => {

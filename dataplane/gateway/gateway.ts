@@ -16,6 +16,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { IssuerKeys } from '../../lib/auth/issuer-keys.ts';
 import type { Clock } from '../../lib/clock/clock.ts';
 import { EventProducer, type RecordSender } from '../../lib/kafka/producer.ts';
+import { KubeClient } from '../../lib/kube/kube-client.ts';
 import { KafkajsRecordSender } from '../../lib/kafka/producer-kafkajs.ts';
 import { PlatformaticRecordSender } from '../../lib/kafka/producer-platformatic.ts';
 import { serveHealth } from '../../lib/observability/health-server.ts';
@@ -92,8 +93,10 @@ export async function startGateway(
   limiterRedis.connect().catch(() => undefined);
   stateRedis.connect().catch(() => undefined);
 
+  // The gateway's only writes are its own Lease; it reads Weir resources and ConfigMaps.
+  const client = new KubeClient(kubeConfig, { fieldManager: 'weir-gateway' });
   const config = new GatewayConfig({ keys: new IssuerKeys({ cooldownMs: settings.jwksCooldownMs }), clock, log });
-  const watch = watchConfig({ kubeConfig, config, clock, log });
+  const watch = watchConfig({ client, config, clock, log });
   const schemas = new SchemaRegistry({ readConfigMap: watch.readConfigMap, log, now: () => clock.now() });
   config.onChange((table) => {
     schemas.retain(new Set(table.pipelines.keys()));
@@ -189,7 +192,7 @@ export async function startGateway(
 
   const lease = settings.reportApplied
     ? new AppliedPoliciesLease({
-        kubeConfig,
+        client,
         namespace: settings.platformNamespace,
         gatewayId: settings.gatewayId,
         clock,

@@ -12,7 +12,7 @@ const NOW = Date.parse('2030-01-01T00:01:00Z');
 const lease = (name: string, renewed: string, applied: Record<string, number>, gateway = true) => ({
   metadata: {
     name,
-    labels: gateway ? { [GATEWAY_LEASE_LABEL]: 'true' } : {},
+    labels: gateway ? { [GATEWAY_LEASE_LABEL]: 'true' } : ({} as Record<string, string>),
     annotations: { [APPLIED_POLICIES_ANNOTATION]: encodeApplied(new Map(Object.entries(applied))) },
   },
   spec: { renewTime: renewed, leaseDurationSeconds: 30 },
@@ -33,9 +33,9 @@ describe("a rate-limit policy's status", () => {
       ],
       NOW,
     );
-    assert.equal(plan.status.appliedBy, 1);
+    assert.equal(plan.next.appliedBy, 1);
     assert.deepEqual(
-      plan.conditions.map((c) => [c.type, c.status, c.reason]),
+      plan.next.conditions!.map((c) => [c.type, c.status, c.reason]),
       [
         ['Accepted', 'True', 'Accepted'],
         ['Ready', 'True', 'Applied'],
@@ -48,7 +48,7 @@ describe("a rate-limit policy's status", () => {
   it('is accepted but not ready while no gateway applies its generation yet', () => {
     const plan = planPolicyStatus(mine, [mine], [], NOW);
     assert.deepEqual(
-      [plan.status.appliedBy, plan.conditions[1]!.reason, plan.requeueAfterMs],
+      [plan.next.appliedBy, plan.next.conditions!.find((c) => c.type === 'Ready')!.reason, plan.requeueAfterMs],
       [0, 'NotApplied', undefined],
     );
   });
@@ -61,21 +61,24 @@ describe("a rate-limit policy's status", () => {
       [lease('a', '2030-01-01T00:00:50Z', { 'tenant-acme/mine': 2 })],
       NOW,
     );
-    assert.deepEqual(plan.status.conflicts, ['older']);
+    assert.deepEqual(plan.next.conflicts, ['older']);
     assert.deepEqual(
-      plan.conditions.map((c) => [c.type, c.status, c.reason]),
+      plan.next.conditions!.map((c) => [c.type, c.status, c.reason]),
       [
         ['Accepted', 'False', 'Conflicted'],
         ['Ready', 'False', 'Conflicted'],
       ],
     );
-    assert.match(plan.conditions[0]!.message, /older policy older already defines/);
+    assert.match(
+      plan.next.conditions!.find((c) => c.type === 'Accepted')!.message ?? '',
+      /older policy older already defines/,
+    );
   });
 
   it('names its conflicts even when it is the one accepted', () => {
     const newer = policy('newer', { rules: [rule('r')] }, { created: '2030-01-02T00:00:00Z' });
     const plan = planPolicyStatus(mine, [mine, newer], [], NOW);
-    assert.deepEqual(plan.status.conflicts, ['newer']);
-    assert.equal(plan.conditions[0]!.status, 'True');
+    assert.deepEqual(plan.next.conflicts, ['newer']);
+    assert.equal(plan.next.conditions!.find((c) => c.type === 'Accepted')!.status, 'True');
   });
 });
