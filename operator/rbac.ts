@@ -4,16 +4,24 @@
  */
 import type { PolicyRule } from '../lib/kube/policy-rule.ts';
 import { pipelineRules } from './pipeline/rbac.ts';
+import { rateLimitPolicyNamespaceRules, rateLimitPolicyRules } from './rate-limit-policy/rbac.ts';
 import { regionNamespaceRules, regionRules } from './region/rbac.ts';
 import { tenantRules } from './tenant/rbac.ts';
 
 /** Events on the objects it reconciles, from every controller. */
 const eventRules: PolicyRule[] = [{ apiGroups: [''], resources: ['events'], verbs: ['create'] }];
 
-export const operatorClusterRules: PolicyRule[] = [...tenantRules, ...pipelineRules, ...regionRules, ...eventRules];
+export const operatorClusterRules: PolicyRule[] = [
+  ...tenantRules,
+  ...pipelineRules,
+  ...regionRules,
+  ...rateLimitPolicyRules,
+  ...eventRules,
+];
 
-/** Leader election and the Regions' credentials, in the operator's namespace. */
+/** Leader election, the Regions' credentials and the gateways' Leases, in the operator's namespace. */
 export const operatorNamespaceRules: PolicyRule[] = [
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
   ...regionNamespaceRules,
+  ...rateLimitPolicyNamespaceRules,
 ];

@@ -78,6 +78,8 @@ export const Errors = {
   // Requests to the data plane.
   Unauthenticated: define('UNAUTHENTICATED', 401, 'UNAUTHENTICATED', false, 'Authentication required'),
   InvalidToken: define('INVALID_TOKEN', 401, 'UNAUTHENTICATED', false, 'Invalid token'),
+  /** The keys of a token's issuer could not be fetched: the token may be fine, try again. */
+  IssuerUnavailable: define('ISSUER_UNAVAILABLE', 503, 'UNAVAILABLE', true, 'Token issuer keys unavailable'),
   Forbidden: define('FORBIDDEN', 403, 'PERMISSION_DENIED', false, 'Forbidden'),
   NotFound: define('NOT_FOUND', 404, 'NOT_FOUND', false, 'Not found'),
   MethodNotAllowed: define('METHOD_NOT_ALLOWED', 405, 'UNIMPLEMENTED', false, 'Method not allowed'),
