@@ -62,6 +62,15 @@ export const Errors = {
   /** A reconcile that retrying cannot fix until the object changes (controller-runtime's TerminalError). */
   Terminal: define('TERMINAL', 500, 'FAILED_PRECONDITION', false, 'Cannot be reconciled as it is'),
 
+  /** A user-defined reducer threw, ran past its CPU time or memory, or returned what is not JSON. */
+  UserFunctionFailed: define(
+    'USER_FUNCTION_FAILED',
+    422,
+    'FAILED_PRECONDITION',
+    false,
+    'A user-defined function failed',
+  ),
+
   // Backends.
   KafkaUnavailable: define('KAFKA_UNAVAILABLE', 503, 'UNAVAILABLE', true, 'Kafka is unavailable'),
   KafkaRequestFailed: define('KAFKA_REQUEST_FAILED', 502, 'UNAVAILABLE', true, 'A Kafka request failed'),
