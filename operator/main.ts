@@ -24,7 +24,7 @@ import { GROUP, VERSION } from '../crds/kind-definition.ts';
 import { ChildApplier, HASH_ANNOTATION } from '../lib/controller/child-applier.ts';
 import { Applier } from '../lib/kube/apply.ts';
 import { systemClock } from '../lib/clock/clock.ts';
-import { Controller } from '../lib/controller/controller.ts';
+import { changedBeyondStatus, Controller } from '../lib/controller/controller.ts';
 import { createControllerMetrics } from '../lib/controller/controller-metrics.ts';
 import { EventRecorder } from '../lib/kube/event-recorder.ts';
 import { Informer } from '../lib/kube/informer.ts';
@@ -37,6 +37,9 @@ import { TenantReconciler, type TenantObject } from './tenant/reconciler.ts';
 import { MANAGED_BY, TENANT_LABEL, tenantNamespace } from '../lib/platform/tenant-names.ts';
 import { KafkaAdmins, PipelineReconciler, type PipelineObject } from './pipeline/reconciler.ts';
 import { keyOf } from '../lib/controller/reconcile.ts';
+import { FlinkClients } from './flink/flink-clients.ts';
+import { flinkStatusChanged, topicsReadyChanged } from './flink/flink-workload.ts';
+import { FlinkReconciler } from './flink/reconciler.ts';
 
 /** The operator's settings. */
 export interface OperatorConfig {
@@ -282,6 +285,39 @@ export function buildOperator(
     });
   }
 
+  // Flink pipelines' jobs. The Pipeline controller's Ready follows their FlinkJobReady.
+  pipelineController.watch(pipelines, (p) => [keyOf(p)], flinkStatusChanged);
+  const flinkController = new Controller({
+    name: 'flink',
+    reconciler: new FlinkReconciler({
+      applier: new Applier({ kubeConfig, fieldManager: 'weir-operator-flink' }),
+      pipelines,
+      tenants,
+      regions,
+      clients: new FlinkClients(),
+      events,
+      clock,
+      log,
+      finalizerTimeoutMs: config.finalizerTimeoutMs,
+    }),
+    concurrency: config.concurrency,
+    clock,
+    log,
+    metrics: controllerMetrics,
+    queueMetrics,
+  })
+    .watch(
+      pipelines,
+      (p) => [keyOf(p)],
+      (obj, old) => changedBeyondStatus(obj, old) || topicsReadyChanged(obj, old),
+    )
+    .watch(regions, () =>
+      pipelines
+        .list()
+        .filter((p) => p.spec.engine === 'Flink')
+        .map((p) => keyOf(p)),
+    );
+
   return new Manager({
     kubeConfig,
     registry,
@@ -299,7 +335,7 @@ export function buildOperator(
         }
       : undefined,
     informers: [tenants, regions, pipelines, ...Object.values(children)],
-    controllers: [controller, pipelineController],
+    controllers: [controller, pipelineController, flinkController],
     onShutdown: async () => {
       await backends.close();
       await kafka.close();

@@ -35,6 +35,13 @@ export interface JobSummary {
   endTime?: number;
 }
 
+/** One task of a job: its operators' chain, its state and the records it sent on since it started. */
+export interface JobVertex {
+  name: string;
+  status: string;
+  recordsOut: number;
+}
+
 /** The cluster as the JobManager sees it. */
 export interface ClusterOverview {
   taskManagers: number;
@@ -100,14 +107,19 @@ export class JobManagerClient {
     return raw.jobs.map(summary);
   }
 
-  /** One job; FlinkJobNotFound if the cluster does not know it. */
-  async job(id: string): Promise<JobSummary & { vertices: { name: string; status: string }[] }> {
-    const raw = await flinkRequest<RawJob & { vertices?: { name: string; status: string }[] }>(
-      this.#endpoint,
-      `/jobs/${encodeURIComponent(id)}`,
-      { job: id },
-    );
-    return { ...summary(raw), vertices: (raw.vertices ?? []).map((v) => ({ name: v.name, status: v.status })) };
+  /** One job with its tasks; FlinkJobNotFound if the cluster does not know it. */
+  async job(id: string): Promise<JobSummary & { vertices: JobVertex[] }> {
+    const raw = await flinkRequest<
+      RawJob & { vertices?: { name: string; status: string; metrics?: { 'write-records'?: number } }[] }
+    >(this.#endpoint, `/jobs/${encodeURIComponent(id)}`, { job: id });
+    return {
+      ...summary(raw),
+      vertices: (raw.vertices ?? []).map((v) => ({
+        name: v.name,
+        status: v.status,
+        recordsOut: v.metrics?.['write-records'] ?? 0,
+      })),
+    };
   }
 
   /** The newest failure of a job, as one line, or undefined if it never failed. */

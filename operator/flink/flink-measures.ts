@@ -112,3 +112,40 @@ export function measureExpression(m: MeasureSpec, acc: Accumulators): string {
     }
   }
 }
+
+/** One entry of the output's `fields`: the accumulators of one measured field, by pointer. */
+function fieldEntries(
+  acc: Accumulators,
+): { pointer: string; members: { name: string; type: string; value: string }[] }[] {
+  const entries = acc.fields.map((f) => ({
+    pointer: f.pointer,
+    members: [
+      { name: 'count', type: 'BIGINT', value: id(`n${f.index}`) },
+      { name: 'sum', type: 'DOUBLE', value: id(`s${f.index}`) },
+      { name: 'min', type: 'DOUBLE', value: id(`lo${f.index}`) },
+      { name: 'max', type: 'DOUBLE', value: id(`hi${f.index}`) },
+      ...(f.percentiles.length ? [{ name: 'percentiles', type: 'ARRAY<DOUBLE>', value: id(`p${f.index}`) }] : []),
+    ],
+  }));
+  for (const d of acc.distinct) {
+    const member = { name: 'distinct', type: 'BIGINT', value: id(`u${d.index}`) };
+    const entry = entries.find((e) => e.pointer === d.pointer);
+    if (entry) entry.members.push(member);
+    else entries.push({ pointer: d.pointer, members: [member] });
+  }
+  return entries;
+}
+
+/**
+ * The output's `fields` column (type and value), which shows every accumulator: the planner
+ * prunes aggregates nothing reads, and a pruned list would change the state with the measures.
+ * Undefined when no field is measured.
+ */
+export function fieldsColumn(acc: Accumulators): { type: string; value: string } | undefined {
+  const entries = fieldEntries(acc);
+  if (entries.length === 0) return undefined;
+  return {
+    type: `ROW<${entries.map((e) => `${id(e.pointer)} ROW<${e.members.map((m) => `${id(m.name)} ${m.type}`).join(', ')}>`).join(', ')}>`,
+    value: `ROW(${entries.map((e) => `ROW(${e.members.map((m) => m.value).join(', ')})`).join(', ')})`,
+  };
+}

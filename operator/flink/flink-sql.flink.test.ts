@@ -55,6 +55,8 @@ async function run(aggregate: unknown[], events: unknown[]): Promise<{ output: s
 
 interface Result {
   aggregation: string;
+  events?: number;
+  fields?: unknown;
   windowStart: string;
   windowEnd: string;
   group?: { [pointer: string]: string };
@@ -109,7 +111,17 @@ describe('the translated job on Flink', () => {
         { user: 'c', ts: 40000, amount: 2, session: 's1' }, // watermark 35 s: [10 s, 20 s) fires
       ],
     );
-    const results = parse(await readUntil(kafka, output, (r) => r.length >= 4));
+    const all = parse(await readUntil(kafka, output, (r) => r.length >= 4));
+    // Every window counts its events and shows the accumulators of each measured field.
+    assert.deepEqual(
+      all.map((r) => r.events),
+      [3, 1, 1, 1],
+    );
+    assert.deepEqual(all[0]?.fields, {
+      '/amount': { count: 3, sum: 60, min: 10, max: 30, percentiles: [20, 28] },
+      '/session': { distinct: 3 },
+    });
+    const results = all.map(({ events: _, fields: __, ...rest }) => rest);
     const row = (start: number, user: string, measures: Result['measures']): Result => ({
       aggregation: 'spend',
       windowStart: at(start),
@@ -227,6 +239,7 @@ describe('the translated job on Flink', () => {
       ],
     );
     const [result] = parse(await readUntil(kafka, output, (r) => r.length >= 1));
+    assert.equal(result?.events, 2);
     assert.deepEqual(result?.group, { [`/${key}`]: 'k' });
     assert.equal(result?.measures.total, 5);
   });

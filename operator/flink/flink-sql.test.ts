@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PipelineSpec } from '../../crds/pipeline.ts';
-import { jobNamePrefix, translatePipeline, type FlinkJob, type Translation } from './flink-sql.ts';
+import { jobNamePrefix, signatureOfJobName, translatePipeline, type FlinkJob, type Translation } from './flink-sql.ts';
 
 const TOPICS = {
   input: 'weir.tenant-a.clicks.input',
@@ -71,6 +71,15 @@ describe('translatePipeline', () => {
     );
   });
 
+  it('shows every accumulator in the output, so the planner prunes none and measures can change', () => {
+    const text = sql();
+    assert.match(
+      text,
+      /`events` BIGINT, `measures` ROW<`count` BIGINT, `total` DOUBLE>, `fields` ROW<`\/amount` ROW<`count` BIGINT, `sum` DOUBLE, `min` DOUBLE, `max` DOUBLE>>/,
+    );
+    assert.match(text, /ROW\(ROW\(`n0`, `s0`, `lo0`, `hi0`\)\)/);
+  });
+
   it('reads and writes only the topics it is given, exactly once', () => {
     const text = sql({ aggregate: [tumbling, { ...tumbling, name: 'second' }] });
     const topics = new Set([...text.matchAll(/'topic' = '([^']*)'/g)].map((m) => m[1]));
@@ -79,10 +88,11 @@ describe('translatePipeline', () => {
     assert.equal([...text.matchAll(/'properties.isolation.level' = 'read_committed'/g)].length, 2);
   });
 
-  it('names the job after the pipeline and the hash of its SQL', () => {
+  it('names the job after the pipeline, its state signature and the hash of its SQL', () => {
     const j = job();
     assert.ok(j.name.startsWith(jobNamePrefix('tenant-a', 'clicks')));
-    assert.match(j.name, /@[0-9a-f]{12}$/);
+    assert.match(j.name, /@[0-9a-f]{16}\.[0-9a-f]{12}$/);
+    assert.equal(signatureOfJobName(j.name), j.stateSignature);
     assert.equal(j.statements[0], `SET 'pipeline.name' = '${j.name}'`);
     assert.equal(job().name, j.name, 'the same spec gives the same job');
   });

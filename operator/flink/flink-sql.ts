@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import type { PipelineSpec } from '../../crds/pipeline.ts';
 import { durationMs, identifier as id, interval, jsonPath, literal, MAX_INTERVAL_MS } from './sql-text.ts';
-import { accumulatorsOf, measureExpression, measureType, type Accumulators } from './flink-measures.ts';
+import { accumulatorsOf, fieldsColumn, measureExpression, measureType, type Accumulators } from './flink-measures.ts';
 
 type Aggregation = NonNullable<PipelineSpec['aggregate']>[number];
 
@@ -29,7 +29,7 @@ export interface FlinkJobInput {
 
 /** A job ready to submit. */
 export interface FlinkJob {
-  /** `pipeline.name` of the job: `weir/<namespace>/<name>@<hash>`; the hash names the SQL. */
+  /** `pipeline.name` of the job: `weir/<namespace>/<name>@<state signature>.<hash of the SQL>`. */
   name: string;
   statements: string[];
   /** Digest of what the job's state depends on: a savepoint restores only into a job of the same one. */
@@ -37,6 +37,11 @@ export interface FlinkJob {
 }
 
 export type Translation = { ok: true; job: FlinkJob } | { ok: false; reason: 'Unsupported'; message: string };
+
+/** The state signature a job name carries (`...@<signature>.<hash>`), so every job says what its state is. */
+export function signatureOfJobName(name: string): string | undefined {
+  return /@([0-9a-f]{16})\.[0-9a-f]{12}$/.exec(name)?.[1];
+}
 
 /** The job name's prefix for a pipeline: every job of it, whatever its SQL, starts so. */
 export function jobNamePrefix(namespace: string, name: string): string {
@@ -153,6 +158,7 @@ export function translatePipeline(input: FlinkJobInput): Translation {
     const keys = (a.groupBy ?? []).map((pointer, k) => ({ pointer, column: id(`k${k}`) }));
     const fields = p.accumulators.fields.map((f) => ({ ...f, column: id(`f${f.index}`) }));
     const distinct = p.accumulators.distinct.map((d) => ({ ...d, column: id(`d${d.index}`) }));
+    const stats = fieldsColumn(p.accumulators);
     const value = (pointer: string) => `JSON_VALUE(${id('payload')}, ${jsonPath(pointer)})`;
     const columns = [
       id('payload'),
@@ -176,7 +182,8 @@ export function translatePipeline(input: FlinkJobInput): Translation {
         ].join(', ')})`,
       `CREATE TEMPORARY TABLE ${output} (${id('aggregation')} STRING, ${id('windowStart')} TIMESTAMP_LTZ(3), ` +
         `${id('windowEnd')} TIMESTAMP_LTZ(3), ${keys.length ? `${id('group')} MAP<STRING, STRING>, ` : ''}` +
-        `${id('measures')} ROW<${a.measures.map((m) => `${id(m.name)} ${measureType(m)}`).join(', ')}>) WITH (${[
+        `${id('events')} BIGINT, ${id('measures')} ROW<${a.measures.map((m) => `${id(m.name)} ${measureType(m)}`).join(', ')}>` +
+        `${stats ? `, ${id('fields')} ${stats.type}` : ''}) WITH (${[
           ...kafka(input.topics.output),
           `'format' = 'json'`,
           `'json.timestamp-format.standard' = 'ISO-8601'`,
@@ -195,7 +202,9 @@ export function translatePipeline(input: FlinkJobInput): Translation {
     const watermark = (column: string) => `CURRENT_WATERMARK(${column})`;
     const group = keys.length ? `MAP[${keys.map((k) => `${literal(k.pointer)}, ${k.column}`).join(', ')}], ` : '';
     const groupBy = [id('window_start'), id('window_end'), ...keys.map((k) => k.column)].join(', ');
-    const measures = `ROW(${a.measures.map((m) => measureExpression(m, p.accumulators)).join(', ')})`;
+    const measures =
+      `${id('a_count')}, ROW(${a.measures.map((m) => measureExpression(m, p.accumulators)).join(', ')})` +
+      (stats ? `, ${stats.value}` : '');
     const aggregate = (from: string, open: string) =>
       `INSERT INTO ${output} SELECT ${literal(a.name)}, ${id('window_start')}, ${id('window_end')}, ${group}${measures} ` +
       `FROM (SELECT ${groupBy}, ${p.accumulators.select.join(', ')} FROM ${from} WHERE ${open} GROUP BY ${groupBy})`;
@@ -238,17 +247,20 @@ export function translatePipeline(input: FlinkJobInput): Translation {
     `SET 'table.local-time-zone' = 'UTC'`,
     `SET 'execution.checkpointing.interval' = '${input.checkpointIntervalMs ?? 5000}ms'`,
     `SET 'execution.checkpointing.mode' = 'EXACTLY_ONCE'`,
+    // A job cancelled behind Weir's back can still be resumed from its last checkpoint.
+    `SET 'execution.checkpointing.externalized-checkpoint-retention' = 'RETAIN_ON_CANCELLATION'`,
     // A savepoint with state the new job has no place for fails the restore instead of dropping it.
     `SET 'execution.savepoint.ignore-unclaimed-state' = 'false'`,
   ];
+  const signature = digest(JSON.stringify(plans.map(stateShape))).slice(0, 16);
   const hash = digest([...settings, ...body].join('\n')).slice(0, 12);
-  const name = `${jobNamePrefix(input.namespace, input.name)}${hash}`;
+  const name = `${jobNamePrefix(input.namespace, input.name)}${signature}.${hash}`;
   return {
     ok: true,
     job: {
       name,
       statements: [`SET 'pipeline.name' = ${literal(name)}`, ...settings, ...body],
-      stateSignature: digest(JSON.stringify(plans.map(stateShape))).slice(0, 16),
+      stateSignature: signature,
     },
   };
 }

@@ -33,6 +33,7 @@ import {
   type PipelineInput,
 } from './desired-workloads.ts';
 import { processorName, type TopicRole } from '../../lib/platform/pipeline-names.ts';
+import { flinkWorkloadCondition, withoutFlinkStatus } from '../flink/flink-workload.ts';
 
 /** A Pipeline as stored. */
 export interface PipelineObject extends KubernetesObject {
@@ -154,7 +155,9 @@ export class PipelineReconciler implements Reconciler {
     const status: PipelineStatus = { ...pipeline.status };
     const [topicsPart, workloadPart] = await Promise.all([
       this.#topics(pipeline, this.#o.kafka.forRegion(region), topics, status),
-      this.#workloads(pipeline, region, topics, status),
+      pipeline.spec.engine === 'Flink'
+        ? flinkWorkloadCondition(pipeline.status)
+        : this.#workloads(pipeline, region, topics, status),
     ]);
     const paused = pipeline.spec.lifecycle.desiredPhase === 'Paused';
     const ready = summarize(
@@ -247,7 +250,8 @@ export class PipelineReconciler implements Reconciler {
           partitions: current.get(t.name)?.partitions ?? 0,
         }));
         const claimed = { ...pipeline.status, topics: claim };
-        this.#written.note(pipeline, await this.#o.applier.applyStatus({ ...this.#ref(pipeline), status: claimed }), {
+        const applied = withoutFlinkStatus(claimed);
+        this.#written.note(pipeline, await this.#o.applier.applyStatus({ ...this.#ref(pipeline), status: applied }), {
           status: claimed,
         });
         // Kept in the status this reconcile ends with, should creating the topics fail.
@@ -385,7 +389,8 @@ export class PipelineReconciler implements Reconciler {
     let conditions: Condition[] | undefined = pipeline.status?.conditions;
     for (const update of updates) conditions = setCondition(conditions, update, generation, now);
     const next: PipelineStatus = { ...status, observedGeneration: generation, conditions };
-    if (sameJson(next, pipeline.status)) return;
+    // The Flink controller writes status.flink and its conditions itself.
+    if (sameJson(withoutFlinkStatus(next), withoutFlinkStatus(pipeline.status))) return;
     const before = pipeline.status?.conditions?.find((c) => c.type === 'Ready');
     const after = conditions?.find((c) => c.type === 'Ready');
     // A new pipeline waiting for its processor is progress, not news: say nothing until it
@@ -399,9 +404,13 @@ export class PipelineReconciler implements Reconciler {
         after.message ?? '',
       );
     }
-    this.#written.note(pipeline, await this.#o.applier.applyStatus({ ...this.#ref(pipeline), status: next }), {
-      status: next,
-    });
+    this.#written.note(
+      pipeline,
+      await this.#o.applier.applyStatus({ ...this.#ref(pipeline), status: withoutFlinkStatus(next) }),
+      {
+        status: next,
+      },
+    );
   }
 
   #ref(pipeline: PipelineObject) {
