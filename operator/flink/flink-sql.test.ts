@@ -63,7 +63,7 @@ describe('translatePipeline', () => {
     const text = sql();
     assert.match(
       text,
-      /`weir_event_time` AS COALESCE\(TO_TIMESTAMP_LTZ\(TRY_CAST\(JSON_VALUE\(`payload`, '\$\[''ts'']'\)/,
+      /`weir_event_time` AS CASE WHEN TRY_CAST\(JSON_VALUE\(`payload`, '\$\[''ts'']'\) AS BIGINT\) IS NOT NULL THEN TO_TIMESTAMP_LTZ\(/,
     );
     assert.match(
       text,

@@ -61,7 +61,10 @@ export function eventTimeExpression(pointer: string): string {
   const local = `TO_TIMESTAMP_LTZ(REGEXP_EXTRACT(${v}, ${literal(ISO)}, 1), ${literal(ISO_FORMAT)})`;
   const sign = `CASE REGEXP_EXTRACT(${v}, '([+-])[0-9]{2}:[0-9]{2}$', 1) WHEN '+' THEN -1 WHEN '-' THEN 1 ELSE 0 END`;
   const minutes = `COALESCE(CAST(REGEXP_EXTRACT(${v}, '([0-9]{2}):[0-9]{2}$', 1) AS INT) * 60 + CAST(REGEXP_EXTRACT(${v}, '([0-9]{2})$', 1) AS INT), 0)`;
-  return `COALESCE(TO_TIMESTAMP_LTZ(TRY_CAST(${v} AS BIGINT), 3), TIMESTAMPADD(MINUTE, (${sign}) * (${minutes}), ${local}))`;
+  // CASE, unlike COALESCE, evaluates the string path only for strings: its regular expressions
+  // and formatter cost far more than the number path.
+  const epoch = `TRY_CAST(${v} AS BIGINT)`;
+  return `CASE WHEN ${epoch} IS NOT NULL THEN TO_TIMESTAMP_LTZ(${epoch}, 3) ELSE TIMESTAMPADD(MINUTE, (${sign}) * (${minutes}), ${local}) END`;
 }
 
 /** A duration of the spec as milliseconds, or why it cannot be one in Flink SQL. */
