@@ -40,6 +40,12 @@ export const TenantQuotas = z
       .default(1000)
       .describe('Concurrent WebSocket connections across all gateways.'),
     pipelines: z.int().min(0).max(1000).default(10).describe('How many Pipelines the tenant may have.'),
+    postgresConnections: z
+      .int()
+      .min(1)
+      .max(1000)
+      .default(20)
+      .describe("Concurrent sessions the tenant's Postgres role may hold (its processors and serving share them)."),
     partitions: z
       .int()
       .min(1)
@@ -103,7 +109,14 @@ export const TenantDataPolicy = z
 export const TenantSpec = validated(
   z.object({
     displayName: z.string().max(256).optional().describe('Human-readable name of the customer.'),
-    namespace: validated(DnsLabel, { rule: 'self == oldSelf', message: 'namespace is immutable' })
+    namespace: validated(
+      DnsLabel,
+      { rule: 'self == oldSelf', message: 'namespace is immutable' },
+      {
+        rule: "!(self == 'default' || self.startsWith('kube-') || self == 'weir-system')",
+        message: 'must not be default, a kube- namespace or weir-system: those belong to the cluster and the platform',
+      },
+    )
       .optional()
       .describe('Namespace the tenant owns; defaults to tenant-<name>. Cannot be changed.'),
     owners: z
@@ -150,6 +163,11 @@ export const TenantStatus = z.object({
     .max(253)
     .optional()
     .describe('Secret in the tenant namespace that holds the generated credentials.'),
+  region: z
+    .string()
+    .max(63)
+    .optional()
+    .describe("Region the tenant's backends were created in; they are used and cleaned up there."),
 });
 
 export type TenantSpec = z.output<typeof TenantSpec>;

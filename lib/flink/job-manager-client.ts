@@ -59,6 +59,8 @@ export interface JobCheckpoints {
   completed: number;
   latestCheckpoint?: string;
   latestSavepoint?: string;
+  /** The newer of the two: a job resumed from the older would write again what it wrote since. */
+  latestRestorable?: string;
   restoredFrom?: string;
 }
 
@@ -137,13 +139,17 @@ export class JobManagerClient {
     const raw = await flinkRequest<{
       counts?: { completed?: number };
       latest?: {
-        completed?: { external_path?: string } | null;
-        savepoint?: { external_path?: string } | null;
+        completed?: { id?: number; external_path?: string } | null;
+        savepoint?: { id?: number; external_path?: string } | null;
         restored?: { external_path?: string } | null;
       };
     }>(this.#endpoint, `/jobs/${encodeURIComponent(id)}/checkpoints`, { job: id });
+    const checkpoint = raw.latest?.completed ?? undefined;
+    const savepoint = raw.latest?.savepoint ?? undefined;
+    const newer = (savepoint?.id ?? -1) > (checkpoint?.id ?? -1) ? savepoint : checkpoint;
     return {
       completed: raw.counts?.completed ?? 0,
+      latestRestorable: newer?.external_path ?? undefined,
       latestCheckpoint: raw.latest?.completed?.external_path ?? undefined,
       latestSavepoint: raw.latest?.savepoint?.external_path ?? undefined,
       restoredFrom: raw.latest?.restored?.external_path ?? undefined,

@@ -159,3 +159,30 @@ export function kafkaRefused(message: string, refusal: KafkaRefusal, cause?: unk
 export function refusalOf(err: unknown): KafkaRefusal | undefined {
   return hasCode(err, Errors.KafkaRequestFailed) ? (err.details as unknown as KafkaRefusal) : undefined;
 }
+
+/**
+ * Kafka refusals that pass by themselves: a controller or leader moving, a request timing
+ * out, a topic just created not yet known to every broker, throttling. Retrying after a
+ * backoff helps; refusals of the request itself (an invalid config, a policy) do not.
+ */
+export const TRANSIENT_KAFKA_CODES: ReadonlySet<string> = new Set([
+  'NOT_CONTROLLER',
+  'REQUEST_TIMED_OUT',
+  'LEADER_NOT_AVAILABLE',
+  'NOT_LEADER_OR_FOLLOWER',
+  'BROKER_NOT_AVAILABLE',
+  'NETWORK_EXCEPTION',
+  'COORDINATOR_NOT_AVAILABLE',
+  'COORDINATOR_LOAD_IN_PROGRESS',
+  'UNKNOWN_TOPIC_OR_PARTITION',
+  'REASSIGNMENT_IN_PROGRESS',
+  'THROTTLING_QUOTA_EXCEEDED',
+  'KAFKA_STORAGE_ERROR',
+]);
+
+/** Whether `err` is Kafka unreachable, or a refusal that passes by itself: worth retrying soon. */
+export function isTransientKafkaError(err: unknown): boolean {
+  if (hasCode(err, Errors.KafkaUnavailable)) return true;
+  const refusal = refusalOf(err);
+  return refusal !== undefined && TRANSIENT_KAFKA_CODES.has(refusal.kafkaCode);
+}

@@ -43,3 +43,8 @@ export function topicsReadyChanged(obj: KubernetesObject, old: KubernetesObject)
     (o as { status?: PipelineStatus }).status?.conditions?.find((c) => c.type === 'TopicsReady')?.status;
   return part(obj) !== part(old);
 }
+
+/** The pipeline with {@link withoutFlinkStatus} applied to its status, to compare with what is applied. */
+export function withoutFlinkParts<T extends KubernetesObject & { status?: PipelineStatus }>(pipeline: T): T {
+  return { ...pipeline, status: withoutFlinkStatus(pipeline.status) };
+}

@@ -34,15 +34,16 @@ export async function observeJobs(
       const checkpoints = await jobManager.checkpoints(live[0].id);
       out.live.lastFailure = await jobManager.lastFailure(live[0].id);
       out.live.checkpointsCompleted = checkpoints.completed;
-      out.live.latestCheckpoint = checkpoints.latestCheckpoint;
+      out.live.latestCheckpoint = checkpoints.latestRestorable;
     }
   }
   const ended = ours.find((j) => TERMINAL_JOB_STATES.includes(j.state));
   if (ended) {
     out.ended = pick(ended);
     if (ended.state === 'FAILED') out.ended.lastFailure = await jobManager.lastFailure(ended.id);
-    if (ended.state === 'CANCELED')
-      out.ended.latestCheckpoint = (await jobManager.checkpoints(ended.id)).latestCheckpoint;
+    // What the job ended with, as Flink remembers it, which the status may not show yet.
+    if (ended.state !== 'FAILED')
+      out.ended.latestCheckpoint = (await jobManager.checkpoints(ended.id)).latestRestorable;
   }
   if (flink.operation) {
     try {

@@ -137,6 +137,16 @@ describe('planJob', () => {
     assert.deepEqual(next.action, { kind: 'Submit', savepoint: 'file:/sp/2' });
   });
 
+  it('resumes from the savepoint a stopped job ended with, as Flink remembers it, when the status lags', () => {
+    const plan = planJob(
+      observe({
+        flink: { jobId: 'job-1', lastSavepoint: 'file:/sp/older', stateSignature: SIG_A },
+        ended: { id: 'job-1', name: OLD, state: 'FINISHED', latestCheckpoint: 'file:/sp/final' },
+      }),
+    );
+    assert.deepEqual(plan.action, { kind: 'Submit', savepoint: 'file:/sp/final' });
+  });
+
   it('waits while a savepoint is in progress', () => {
     const operation = { kind: 'Suspend' as const, jobId: 'job-1', triggerId: 't', attempt: 1 };
     const plan = planJob(observe({ flink: { operation }, live: running(), operationStatus: { state: 'InProgress' } }));

@@ -66,7 +66,7 @@ export interface EndedJob {
   name: string;
   state: JobState;
   lastFailure?: string;
-  /** Its last retained checkpoint, for a job cancelled behind Weir's back. */
+  /** Its newest checkpoint or savepoint: a stopped job's final savepoint, a cancelled job's last checkpoint. */
   latestCheckpoint?: string;
 }
 
@@ -310,9 +310,10 @@ function planSteady(o: JobObservation, flink: FlinkStatus): JobPlan {
     const failure = ended.lastFailure ? `: ${ended.lastFailure}` : '';
     return plan(flink, job('False', FlinkReason.JobFailed, `job ${ended.id} failed${failure}`), 0);
   }
-  // A cancelled job (by Weir, to replace it, or behind its back) left its newest checkpoint.
+  // What the last job ended with, as Flink remembers it: the final savepoint of a stopped job,
+  // the newest checkpoint of a cancelled one (by Weir, to replace it, or behind its back).
   const from =
-    ended?.state === 'CANCELED' && ended.latestCheckpoint
+    (ended?.state === 'CANCELED' || ended?.state === 'FINISHED') && ended.latestCheckpoint
       ? { path: ended.latestCheckpoint, signature: signatureOfJobName(ended.name) }
       : flink.lastSavepoint
         ? { path: flink.lastSavepoint, signature: flink.stateSignature }

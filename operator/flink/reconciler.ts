@@ -7,12 +7,12 @@
  */
 import type { Logger } from 'pino';
 import { API_VERSION } from '../../crds/kind-definition.ts';
-import { pipelineDefinition, type PipelineStatus } from '../../crds/pipeline.ts';
+import { pipelineDefinition } from '../../crds/pipeline.ts';
 import type { Clock } from '../../lib/clock/clock.ts';
 import type { ReconcileRequest, ReconcileResult, Reconciler } from '../../lib/controller/reconcile.ts';
-import { WrittenObjects } from '../../lib/controller/written-objects.ts';
 import { errorSummary, Errors, hasCode } from '../../lib/errors/errors.ts';
-import type { Applier } from '../../lib/kube/apply.ts';
+import { addFinalizer, hasFinalizer, removeFinalizer } from '../../lib/kube/finalizers.ts';
+import type { KubeClient } from '../../lib/kube/kube-client.ts';
 import { isTrue, setCondition, type Condition, type ConditionUpdate } from '../../lib/kube/conditions.ts';
 import type { EventRecorder } from '../../lib/kube/event-recorder.ts';
 import type { JobManagerClient } from '../../lib/flink/job-manager-client.ts';
@@ -39,8 +39,8 @@ import {
 import { submitJob } from './job-submitter.ts';
 
 export interface FlinkReconcilerOptions {
-  /** Writes with a field manager of its own, so status.flink and the finalizer are this controller's. */
-  applier: Applier;
+  /** Writes with a field manager of its own, so status.flink, its conditions and its finalizer are this controller's. */
+  client: KubeClient;
   pipelines: { get(key: string): PipelineObject | undefined };
   tenants: { list(): TenantObject[] };
   regions: { list(): RegionObject[] };
@@ -53,22 +53,21 @@ export interface FlinkReconcilerOptions {
 
 export class FlinkReconciler implements Reconciler {
   #o: FlinkReconcilerOptions;
-  /** What this controller last wrote, for reconciles that run before the cache catches up. */
-  #written = new WrittenObjects<PipelineObject, PipelineStatus>(FLINK_FINALIZER);
 
   constructor(options: FlinkReconcilerOptions) {
     this.#o = options;
   }
 
   async reconcile(request: ReconcileRequest): Promise<ReconcileResult | void> {
-    const cached = this.#o.pipelines.get(request.key);
-    if (!cached) return;
-    const pipeline = this.#written.freshest(cached);
+    const pipeline = this.#o.pipelines.get(request.key);
+    if (!pipeline) return;
     const meta = pipeline.metadata!;
-    const mine = meta.finalizers?.includes(FLINK_FINALIZER) ?? false;
+    const mine = hasFinalizer(pipeline, FLINK_FINALIZER);
     if (pipeline.spec.engine !== 'Flink' && !mine) return;
     const tenant = this.#o.tenants.list().find((t) => tenantNamespace(t.metadata!.name!, t.spec) === meta.namespace);
-    const region = tenant ? chooseRegion(this.#o.regions.list(), tenant.spec.regions) : undefined;
+    const region = tenant
+      ? chooseRegion(this.#o.regions.list(), tenant.spec.regions, tenant.status?.region).region
+      : undefined;
     const flinkSpec = region?.spec.flink;
     if (meta.deletionTimestamp || pipeline.spec.engine !== 'Flink') return this.#release(pipeline, region);
     if (!flinkSpec)
@@ -80,10 +79,7 @@ export class FlinkReconciler implements Reconciler {
           message: region ? `region ${region.metadata?.name} has no spec.flink` : 'the pipeline has no Region yet',
         },
       ]);
-    if (!mine)
-      this.#written.note(pipeline, await this.#o.applier.addFinalizer(this.#ref(pipeline), FLINK_FINALIZER), {
-        finalizer: true,
-      });
+    if (!mine) await addFinalizer(this.#o.client, this.#ref(pipeline), FLINK_FINALIZER);
 
     const { jobManager, gateway } = this.#o.clients.forRegion(region!);
     const translation = translatePipeline({
@@ -182,8 +178,7 @@ export class FlinkReconciler implements Reconciler {
         throw err;
       }
     }
-    await this.#o.applier.removeFinalizer({ ...this.#ref(pipeline), metadata: meta }, FLINK_FINALIZER);
-    this.#written.forget(pipeline);
+    await removeFinalizer(this.#o.client, pipeline, FLINK_FINALIZER);
   }
 
   /** Applies status.flink and this controller's conditions, if they changed. */
@@ -212,11 +207,7 @@ export class FlinkReconciler implements Reconciler {
         after.message ?? '',
       );
     }
-    const status = { flink, conditions };
-    const version = await this.#o.applier.applyStatus({ ...this.#ref(pipeline), status });
-    this.#written.note(pipeline, version, {
-      status: { ...pipeline.status, flink, conditions: mergeConditions(pipeline.status?.conditions, conditions ?? []) },
-    });
+    await this.#o.client.apply({ ...this.#ref(pipeline), status: { flink, conditions } }, { subresource: 'status' });
   }
 
   #ref(pipeline: PipelineObject) {
@@ -226,11 +217,4 @@ export class FlinkReconciler implements Reconciler {
       metadata: { name: pipeline.metadata!.name!, namespace: pipeline.metadata!.namespace! },
     };
   }
-}
-
-/** The status's conditions with this controller's replaced by `mine`. */
-function mergeConditions(all: readonly Condition[] | undefined, mine: readonly Condition[]): Condition[] {
-  return [...(all ?? []).filter((c) => !FLINK_CONDITIONS.includes(c.type)), ...mine].sort((a, b) =>
-    a.type.localeCompare(b.type),
-  );
 }

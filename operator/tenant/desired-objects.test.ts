@@ -10,7 +10,7 @@ import {
   desiredResourceQuota,
   type TenantInput,
 } from './desired-objects.ts';
-import { credentialsData } from './reconciler.ts';
+import { credentialsData } from './credentials.ts';
 import { tenantNamespace } from '../../lib/platform/tenant-names.ts';
 
 const owner = {
@@ -23,7 +23,7 @@ const owner = {
 };
 
 function input(spec: unknown): TenantInput {
-  return { name: 'acme', spec: TenantSpec.parse(spec), ownerReference: owner };
+  return { name: 'acme', spec: TenantSpec.parse(spec), ownerReference: owner, platformNamespace: 'weir-system' };
 }
 
 describe('tenant objects', () => {

@@ -1,0 +1,26 @@
+/**
+ * Everything the operator may do: the union of what its controllers declare, cluster-wide,
+ * and what it needs in its own namespace only. The chart grants exactly this.
+ */
+import type { PolicyRule } from '../lib/kube/policy-rule.ts';
+import { flinkRules } from './flink/rbac.ts';
+import { pipelineRules } from './pipeline/rbac.ts';
+import { regionNamespaceRules, regionRules } from './region/rbac.ts';
+import { tenantRules } from './tenant/rbac.ts';
+
+/** Events on the objects it reconciles, from every controller. */
+const eventRules: PolicyRule[] = [{ apiGroups: [''], resources: ['events'], verbs: ['create'] }];
+
+export const operatorClusterRules: PolicyRule[] = [
+  ...tenantRules,
+  ...pipelineRules,
+  ...flinkRules,
+  ...regionRules,
+  ...eventRules,
+];
+
+/** Leader election and the Regions' credentials, in the operator's namespace. */
+export const operatorNamespaceRules: PolicyRule[] = [
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+  ...regionNamespaceRules,
+];
