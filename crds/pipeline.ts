@@ -401,6 +401,29 @@ export const PipelineStatus = z.object({
     .object({
       jobId: z.string().max(64).optional().describe('Id of the running Flink job.'),
       lastSavepoint: z.string().max(2048).optional().describe('Path of the last savepoint.'),
+      jobName: z.string().max(512).optional().describe('Name of the job: weir/<namespace>/<name>@<hash of its SQL>.'),
+      jobState: z.string().max(32).optional().describe('State of the job as Flink reports it, such as RUNNING.'),
+      stateSignature: z
+        .string()
+        .max(64)
+        .optional()
+        .describe(
+          'Digest of what the state of the job and of lastSavepoint consists of; a savepoint restores only into a job with the same.',
+        ),
+      savepointRequest: z
+        .string()
+        .max(253)
+        .optional()
+        .describe('The weir.dev/flink-savepoint annotation value the last on-demand savepoint was taken for.'),
+      operation: z
+        .object({
+          kind: z.enum(['Upgrade', 'Suspend', 'Savepoint']).describe('Why the savepoint is taken.'),
+          jobId: z.string().max(64).describe('Job the savepoint is taken of.'),
+          triggerId: z.string().max(64).describe('Trigger id of the savepoint request.'),
+          attempt: z.int().min(1).describe('Attempt of this savepoint, from 1.'),
+        })
+        .optional()
+        .describe('A savepoint in progress.'),
     })
     .optional()
     .describe('The Flink job, when engine is Flink.'),

@@ -31,6 +31,9 @@ import {
   TENANT_LABEL,
   tenantNamespace,
 } from '../lib/platform/tenant-names.ts';
+import { FlinkClients } from './flink/flink-clients.ts';
+import { flinkStatusChanged, topicsReadyChanged } from './flink/flink-workload.ts';
+import { FlinkReconciler } from './flink/reconciler.ts';
 import { KafkaAdmins } from './pipeline/kafka-admins.ts';
 import { PipelineReconciler, type PipelineObject } from './pipeline/reconciler.ts';
 import { isGatewayLease } from './rate-limit-policy/policy-status.ts';
@@ -276,6 +279,34 @@ export function buildOperator(config: OperatorConfig, kubeConfig: KubeConfig, lo
       changedBeyondStatus,
     )
     .watch(gatewayLeases, (l) => (isGatewayLease(l) ? policies.list().map((p) => keyOf(p)) : []));
+  // Flink pipelines' jobs, written with a field manager of their own; the Pipeline
+  // controller's Ready follows their FlinkJobReady.
+  pipelineController.watch(pipelines, (p) => [keyOf(p)], flinkStatusChanged);
+  const flinkController = controller(
+    'flink',
+    new FlinkReconciler({
+      client: new KubeClient(kubeConfig, { fieldManager: `${MANAGED_BY}-flink` }),
+      pipelines,
+      tenants,
+      regions,
+      clients: new FlinkClients(),
+      events,
+      clock,
+      log,
+      finalizerTimeoutMs: config.finalizerTimeoutMs,
+    }),
+  )
+    .watch(
+      pipelines,
+      (p) => [keyOf(p)],
+      (obj, old) => changedBeyondStatus(obj, old) || topicsReadyChanged(obj, old),
+    )
+    .watch(regions, () =>
+      pipelines
+        .list()
+        .filter((p) => p.spec.engine === 'Flink')
+        .map((p) => keyOf(p)),
+    );
   for (const child of Object.values(children)) {
     tenantController.watch(child, (obj) => {
       const tenant = obj.metadata?.labels?.[TENANT_LABEL];
@@ -304,7 +335,7 @@ export function buildOperator(config: OperatorConfig, kubeConfig: KubeConfig, lo
         }
       : undefined,
     informers: [tenants, regions, pipelines, policies, gatewayLeases, ...Object.values(children)],
-    controllers: [tenantController, pipelineController, regionController, policyController],
+    controllers: [tenantController, pipelineController, regionController, policyController, flinkController],
     onShutdown: async () => {
       await backends.close();
       await kafka.close();

@@ -3,6 +3,7 @@
  * and what it needs in its own namespace only. The chart grants exactly this.
  */
 import type { PolicyRule } from '../lib/kube/policy-rule.ts';
+import { flinkRules } from './flink/rbac.ts';
 import { pipelineRules } from './pipeline/rbac.ts';
 import { rateLimitPolicyNamespaceRules, rateLimitPolicyRules } from './rate-limit-policy/rbac.ts';
 import { regionNamespaceRules, regionRules } from './region/rbac.ts';
@@ -16,6 +17,7 @@ export const operatorClusterRules: PolicyRule[] = [
   ...pipelineRules,
   ...regionRules,
   ...rateLimitPolicyRules,
+  ...flinkRules,
   ...eventRules,
 ];
 

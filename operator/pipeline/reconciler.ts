@@ -37,6 +37,7 @@ import { finalizePipeline, PIPELINE_FINALIZER } from './pipeline-finalizer.ts';
 import { quotaProblem } from './pipeline-quota.ts';
 import { nextStatus, Reason } from './pipeline-status.ts';
 import { reconcileTopics } from './pipeline-topics.ts';
+import { flinkWorkloadCondition, withoutFlinkParts, withoutFlinkStatus } from '../flink/flink-workload.ts';
 
 export { PIPELINE_FINALIZER } from './pipeline-finalizer.ts';
 
@@ -126,7 +127,8 @@ export class PipelineReconciler implements Reconciler {
       reconcileTopics(
         {
           admin: this.#o.kafka.forRegion(region),
-          claim: async (claimed) => void (await applyStatusIfChanged(this.#o.client, pipeline, claimed)),
+          claim: async (claimed) =>
+            void (await applyStatusIfChanged(this.#o.client, withoutFlinkParts(pipeline), withoutFlinkStatus(claimed))),
           readLive: () => this.#o.client.read<PipelineObject>(this.#ref(pipeline)),
           log: this.#o.log.child({ key: `${namespace}/${name}` }),
         },
@@ -134,7 +136,9 @@ export class PipelineReconciler implements Reconciler {
         topics,
         status,
       ),
-      this.#workloads(pipeline, region, topics, status, signal),
+      pipeline.spec.engine === 'Flink'
+        ? flinkWorkloadCondition(pipeline.status)
+        : this.#workloads(pipeline, region, topics, status, signal),
     ]);
     const paused = pipeline.spec.lifecycle.desiredPhase === 'Paused';
     const ready = summarize(
@@ -246,7 +250,8 @@ export class PipelineReconciler implements Reconciler {
 
   async #writeStatus(pipeline: PipelineObject, status: PipelineStatus, updates: ConditionUpdate[]): Promise<void> {
     const { next, event } = nextStatus(pipeline, status, updates, this.#o.clock.now());
-    if (!(await applyStatusIfChanged(this.#o.client, pipeline, next))) return;
+    // The Flink controller writes status.flink and its conditions itself.
+    if (!(await applyStatusIfChanged(this.#o.client, withoutFlinkParts(pipeline), withoutFlinkStatus(next)))) return;
     if (event) void this.#o.events.record(pipeline, event.type, event.reason, event.message);
   }
 
