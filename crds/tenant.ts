@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { listMap, listSet, validated } from './cel.ts';
-import { Cidr, Conditions, DnsLabel, Duration, HttpUrl, JsonPointer, Quantity } from './fields.ts';
+import { boundedDuration, Cidr, Conditions, DnsLabel, HttpUrl, JsonPointer, Quantity } from './fields.ts';
 import type { KindDefinition } from './kind-definition.ts';
 
 export const TenantOwner = validated(
@@ -52,7 +52,9 @@ export const TenantQuotas = z
       .max(100_000)
       .default(64)
       .describe("Total Kafka partitions over all the tenant's topics."),
-    maxRetention: Duration.default('168h').describe('Longest retention a Pipeline of the tenant may ask for.'),
+    maxRetention: boundedDuration('1m', '8760h')
+      .default('168h')
+      .describe('Longest retention a Pipeline of the tenant may ask for.'),
     cpu: Quantity.default('8').describe('CPU the tenant namespace may request in total (ResourceQuota requests.cpu).'),
     memory: Quantity.default('16Gi').describe(
       'Memory the tenant namespace may request in total (ResourceQuota requests.memory).',
