@@ -40,6 +40,20 @@ export const TenantQuotas = z
       .default(1000)
       .describe('Concurrent WebSocket connections across all gateways.'),
     pipelines: z.int().min(0).max(1000).default(10).describe('How many Pipelines the tenant may have.'),
+    configMaps: z
+      .int()
+      .min(4)
+      .max(10_000)
+      .default(100)
+      .describe(
+        "ConfigMaps the tenant namespace may hold, the processors' configurations and the namespace's root CA included.",
+      ),
+    secrets: z
+      .int()
+      .min(2)
+      .max(10_000)
+      .default(50)
+      .describe('Secrets the tenant namespace may hold, its credentials Secret included.'),
     postgresConnections: z
       .int()
       .min(1)
