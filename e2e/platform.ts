@@ -47,12 +47,26 @@ export async function setUpPlatform(): Promise<{ clients: Clients; operatorKube:
     username: decodeURIComponent(redisUrl.username) || 'default',
     password: decodeURIComponent(redisUrl.password),
   });
+  // Where the environment's Kafka authenticates with SCRAM and authorizes with ACLs, the
+  // Region says so: the operator connects as its admin user, each tenant as its own.
+  const saslBrokers = process.env.WEIR_KAFKA_SASL_BROKERS;
+  if (saslBrokers)
+    await replaceSecret(clients, 'e2e-kafka-admin', {
+      username: env('WEIR_KAFKA_ADMIN_USER'),
+      password: env('WEIR_KAFKA_ADMIN_PASSWORD'),
+    });
+  const kafka = saslBrokers
+    ? {
+        bootstrapServers: [saslBrokers],
+        sasl: { mechanism: 'SCRAM-SHA-512', credentialsSecretRef: { namespace: PLATFORM, name: 'e2e-kafka-admin' } },
+      }
+    : { bootstrapServers: [env('WEIR_KAFKA_BROKERS')] };
   await applyWeirObject(clients.custom, {
     apiVersion: 'weir.dev/v1alpha1',
     kind: 'Region',
     metadata: { name: REGION },
     spec: {
-      kafka: { bootstrapServers: [env('WEIR_KAFKA_BROKERS')] },
+      kafka,
       redis: {
         endpoints: [redisUrl.host],
         adminCredentialsSecretRef: { namespace: PLATFORM, name: 'e2e-redis-admin' },

@@ -41,6 +41,7 @@ import { RateLimitPolicyReconciler, type RateLimitPolicyObject } from './rate-li
 import { RegionReconciler } from './region/reconciler.ts';
 import { LiveRegionProber } from './region/region-probes.ts';
 import { RegionBackends, type RegionObject } from './tenant/region-backends.ts';
+import { RegionSecrets } from './tenant/region-secrets.ts';
 import { TenantReconciler, type TenantObject } from './tenant/reconciler.ts';
 
 /** The operator's settings. */
@@ -188,8 +189,9 @@ export function buildOperator(config: OperatorConfig, kubeConfig: KubeConfig, lo
   // Children found unchanged are applied again once per re-sync, which reverts edits.
   const childApplier = new ChildApplier({ client, children: childCache, clock, refreshMs: config.resyncPeriodMs });
   const events = new EventRecorder({ client, component: MANAGED_BY, instance: config.identity, clock, log });
-  const backends = new RegionBackends({ client, platformNamespace: config.platformNamespace, clock, log });
-  const kafka = new KafkaAdmins(log);
+  const secrets = new RegionSecrets({ client, platformNamespace: config.platformNamespace, clock });
+  const backends = new RegionBackends({ secrets, log });
+  const kafka = new KafkaAdmins({ secrets, log });
   const controllerMetrics = createControllerMetrics(registry);
   const queueMetrics = createWorkQueueMetrics(registry);
   const controller = (name: string, reconciler: Reconciler) =>
@@ -213,6 +215,7 @@ export function buildOperator(config: OperatorConfig, kubeConfig: KubeConfig, lo
       children: childCache,
       childApplier,
       backends,
+      kafkaUsers: kafka,
       events,
       clock,
       log,

@@ -17,6 +17,7 @@ import { createLogger, type Logger } from '../../lib/observability/logger.ts';
 import { createRegistry } from '../../lib/observability/metrics.ts';
 import { KafkajsTopicAdmin } from '../../lib/kafka/kafkajs-topic-admin.ts';
 import { serveHealth } from '../../lib/observability/health-server.ts';
+import { Errors, weirError } from '../../lib/errors/errors.ts';
 import { loadProcessorConfig, type ProcessorConfig } from '../../lib/platform/processor-config.ts';
 import { KafkaReadiness } from './kafka-readiness.ts';
 import { loadSettings, type ProcessorSettings } from './settings.ts';
@@ -50,12 +51,20 @@ function processorMetrics(registry: Registry, config: ProcessorConfig) {
 async function run(settings: ProcessorSettings, config: ProcessorConfig, log: Logger): Promise<number> {
   const registry = createRegistry();
   const metrics = processorMetrics(registry, config);
+  const sasl = config.kafka.sasl;
+  if (sasl && !settings.kafkaCredentials)
+    throw weirError(
+      Errors.InvalidConfig,
+      `the pipeline's Kafka takes ${sasl.mechanism} credentials, but WEIR_KAFKA_USERNAME and WEIR_KAFKA_PASSWORD are not set`,
+    );
   const admin = new KafkajsTopicAdmin({
     brokers: config.kafka.bootstrapServers,
     clientId: `weir-processor.${config.pipeline.namespace}.${config.pipeline.name}`,
     log,
     requestTimeoutMs: 3_000,
     connectionTimeoutMs: 1_000,
+    sasl: sasl && { mechanism: sasl.mechanism, ...settings.kafkaCredentials! },
+    tls: config.kafka.tls,
   });
   const readiness = new KafkaReadiness({
     admin,

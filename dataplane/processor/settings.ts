@@ -12,6 +12,8 @@ export interface ProcessorSettings {
   /** Their port (WEIR_METRICS_PORT, default 9090: the Deployment's `metrics` port). */
   port: number;
   logLevel: string;
+  /** The tenant's Kafka user and password (WEIR_KAFKA_USERNAME, WEIR_KAFKA_PASSWORD), from its credentials Secret. */
+  kafkaCredentials?: { username: string; password: string };
 }
 
 /** Reads the settings; a missing or malformed variable is an InvalidConfig error that names it. */
@@ -32,5 +34,9 @@ export function loadSettings(env: NodeJS.ProcessEnv): ProcessorSettings {
     host: env.WEIR_LISTEN_HOST || '0.0.0.0',
     port,
     logLevel: env.WEIR_LOG_LEVEL || 'info',
+    kafkaCredentials:
+      env.WEIR_KAFKA_USERNAME && env.WEIR_KAFKA_PASSWORD
+        ? { username: env.WEIR_KAFKA_USERNAME, password: env.WEIR_KAFKA_PASSWORD }
+        : undefined,
   };
 }

@@ -58,13 +58,21 @@ function applyLocalRegion(vars: Record<string, string>): void {
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'weir-system' } },
     secret('local-redis-admin', 'default', decodeURIComponent(redis.password)),
     secret('local-postgres-admin', decodeURIComponent(postgres.username), decodeURIComponent(postgres.password)),
+    secret('local-kafka-admin', vars.WEIR_KAFKA_ADMIN_USER ?? '', vars.WEIR_KAFKA_ADMIN_PASSWORD ?? ''),
     {
       apiVersion: 'weir.dev/v1alpha1',
       kind: 'Region',
       metadata: { name: 'local' },
       spec: {
         default: true,
-        kafka: { bootstrapServers: [vars.WEIR_KAFKA_BROKERS ?? '127.0.0.1:9092'] },
+        // Tenants get SCRAM users whose ACLs allow only their own topics.
+        kafka: {
+          bootstrapServers: [vars.WEIR_KAFKA_SASL_BROKERS ?? '127.0.0.1:9092'],
+          sasl: {
+            mechanism: 'SCRAM-SHA-512',
+            credentialsSecretRef: { namespace: 'weir-system', name: 'local-kafka-admin' },
+          },
+        },
         redis: {
           endpoints: [redis.host],
           adminCredentialsSecretRef: { namespace: 'weir-system', name: 'local-redis-admin' },

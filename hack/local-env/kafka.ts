@@ -68,13 +68,24 @@ export class Kafka extends ProcessComponent {
   readonly dependsOn = [];
   readonly build = ['kafka'] as const;
   #jvmEnv: NodeJS.ProcessEnv = {};
+  /** The listener that authenticates with SASL/SCRAM and authorizes with ACLs: where tenants connect. */
+  saslPort = 0;
+  /** The admin user of the SASL listener, a super user. */
+  readonly adminUser = 'weir-admin';
+  adminPassword = '';
 
   get brokers(): string {
     return `127.0.0.1:${this.port}`;
   }
 
+  get saslBrokers(): string {
+    return `127.0.0.1:${this.saslPort}`;
+  }
+
   async prepare(): Promise<void> {
     this.port = await freePort();
+    this.saslPort = await freePort();
+    this.adminPassword = randomBytes(18).toString('base64url');
     const controllerPort = await freePort();
     const dir = join(this.ctx.dir, 'kafka');
     const logDir = join(dir, 'data');
@@ -86,11 +97,20 @@ export class Kafka extends ProcessComponent {
         'process.roles=broker,controller',
         'node.id=1',
         `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-        `listeners=PLAINTEXT://127.0.0.1:${this.port},CONTROLLER://127.0.0.1:${controllerPort}`,
-        `advertised.listeners=PLAINTEXT://127.0.0.1:${this.port}`,
+        // Two client listeners: PLAINTEXT, unauthenticated, for tests that play an outside
+        // client with every right; SASL_PLAINTEXT with SCRAM users and ACLs, where Weir's
+        // components and tenants connect and a tenant can reach only its own topics.
+        `listeners=PLAINTEXT://127.0.0.1:${this.port},SASL_PLAINTEXT://127.0.0.1:${this.saslPort},CONTROLLER://127.0.0.1:${controllerPort}`,
+        `advertised.listeners=PLAINTEXT://127.0.0.1:${this.port},SASL_PLAINTEXT://127.0.0.1:${this.saslPort}`,
         'controller.listener.names=CONTROLLER',
-        'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+        'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT',
         'inter.broker.listener.name=PLAINTEXT',
+        'sasl.enabled.mechanisms=SCRAM-SHA-512',
+        'listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+        'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer',
+        // The unauthenticated listeners (tests, the controller) and the admin user may do anything.
+        `super.users=User:ANONYMOUS;User:${this.adminUser}`,
+        'allow.everyone.if.no.acl.found=false',
         `log.dirs=${logDir}`,
         'num.partitions=1',
         'offsets.topic.replication.factor=1',
@@ -128,6 +148,8 @@ export class Kafka extends ProcessComponent {
         '--config',
         config,
         '--ignore-formatted',
+        '--add-scram',
+        `SCRAM-SHA-512=[name=${this.adminUser},password=${this.adminPassword}]`,
       ],
       {
         env: this.#jvmEnv,
@@ -154,6 +176,11 @@ export class Kafka extends ProcessComponent {
   }
 
   env(): Record<string, string> {
-    return { WEIR_KAFKA_BROKERS: this.brokers };
+    return {
+      WEIR_KAFKA_BROKERS: this.brokers,
+      WEIR_KAFKA_SASL_BROKERS: this.saslBrokers,
+      WEIR_KAFKA_ADMIN_USER: this.adminUser,
+      WEIR_KAFKA_ADMIN_PASSWORD: this.adminPassword,
+    };
   }
 }

@@ -18,7 +18,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import kafkajs, { type Admin, type ITopicMetadata, type LogEntry } from 'kafkajs';
+import kafkajs, { type Admin, type ITopicMetadata, type LogEntry, type SASLOptions } from 'kafkajs';
 import { pino, type Logger } from 'pino';
 import {
   describeTopicSpec,
@@ -46,6 +46,10 @@ export interface KafkajsTopicAdminOptions {
   requestTimeoutMs?: number;
   /** How long opening a connection may take; default 3000. */
   connectionTimeoutMs?: number;
+  /** Authenticate with SASL/SCRAM, as a tenant's processor does with its own user. */
+  sasl?: { mechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512'; username: string; password: string };
+  /** Connect with TLS, verifying the brokers against the system roots. */
+  tls?: boolean;
 }
 
 /**
@@ -55,6 +59,14 @@ export interface KafkajsTopicAdminOptions {
  * its own backoff.
  */
 const RETRY = { retries: 2, initialRetryTime: 250, maxRetryTime: 2_000 };
+
+/** kafkajs's SASL options for a SCRAM user. */
+function scramOf(sasl: NonNullable<KafkajsTopicAdminOptions['sasl']>): SASLOptions {
+  const { username, password } = sasl;
+  return sasl.mechanism === 'SCRAM-SHA-512'
+    ? { mechanism: 'scram-sha-512', username, password }
+    : { mechanism: 'scram-sha-256', username, password };
+}
 
 /** Errors kafkajs raises when it cannot talk to a broker at all. */
 const CONNECTION_ERRORS = new Set([
@@ -110,6 +122,8 @@ export class KafkajsTopicAdmin implements TopicAdmin {
       requestTimeout,
       connectionTimeout: options.connectionTimeoutMs ?? 3_000,
       retry: RETRY,
+      ...(options.sasl ? { sasl: scramOf(options.sasl) } : {}),
+      ...(options.tls ? { ssl: true } : {}),
       // It logs every error answer at error level (a describe of a missing topic included), and
       // each reaches the caller as a thrown error anyway: only its warnings get a line of their own.
       logLevel: logLevel.WARN,

@@ -22,9 +22,18 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  AclOperations,
+  AclPermissionTypes,
+  alterUserScramCredentialsV0,
   ConfigResourceTypes,
   ConfigSources,
   ConnectionPool,
+  createAclsV3,
+  deleteAclsV3,
+  describeAclsV3,
+  describeUserScramCredentialsV0,
+  ResourcePatternTypes,
+  ResourceTypes,
   IncrementalAlterConfigOperationTypes,
   NetworkError,
   ResponseError,
@@ -41,6 +50,7 @@ import {
   type Broker,
 } from '@platformatic/kafka';
 import { pino, type Logger } from 'pino';
+import { scramCredential, type AclBinding, type KafkaUserAdmin, type ScramMechanism } from './kafka-users.ts';
 import {
   describeTopicSpec,
   joinTopicStates,
@@ -64,7 +74,40 @@ export interface PlatformaticTopicAdminOptions {
   requestTimeoutMs?: number;
   /** How long opening a connection may take; default 3000. */
   connectionTimeoutMs?: number;
+  /** Authenticate with SASL (the Region's `kafka.sasl`); the credentials may be read when a connection opens. */
+  sasl?: { mechanism: 'PLAIN' | ScramMechanism; username: Lazy<string>; password: Lazy<string> };
+  /** Connect with TLS (the Region's `kafka.tls`), verifying the brokers against `ca` (PEM) or the system roots. */
+  tls?: { ca?: Lazy<string> };
 }
+
+/** A value, or a function that gives it when it is first needed. */
+export type Lazy<T> = T | (() => T | Promise<T>);
+
+async function resolved<T>(value: Lazy<T> | undefined): Promise<T | undefined> {
+  return typeof value === 'function' ? await (value as () => T | Promise<T>)() : value;
+}
+
+/** Kafka's ids of the SCRAM mechanisms. */
+const SCRAM_IDS: Record<ScramMechanism, number> = { 'SCRAM-SHA-256': 1, 'SCRAM-SHA-512': 2 };
+const SCRAM_NAMES = Object.fromEntries(Object.entries(SCRAM_IDS).map(([k, v]) => [v, k])) as Record<
+  number,
+  ScramMechanism
+>;
+const RESOURCE_TYPES = {
+  Topic: ResourceTypes.TOPIC,
+  Group: ResourceTypes.GROUP,
+  TransactionalId: ResourceTypes.TRANSACTIONAL_ID,
+  Cluster: ResourceTypes.CLUSTER,
+} as const;
+const OPERATIONS = {
+  Read: AclOperations.READ,
+  Write: AclOperations.WRITE,
+  Describe: AclOperations.DESCRIBE,
+  DescribeConfigs: AclOperations.DESCRIBE_CONFIGS,
+  IdempotentWrite: AclOperations.IDEMPOTENT_WRITE,
+} as const;
+const nameOf = <K extends string>(table: Record<K, number>, id: number) =>
+  (Object.entries(table) as [K, number][]).find(([, v]) => v === id)?.[0];
 
 /** The Kafka error codes this adapter acts on, from the client library's own table. */
 const ERROR = {
@@ -74,6 +117,7 @@ const ERROR = {
   TOPIC_ALREADY_EXISTS: protocolErrors.TOPIC_ALREADY_EXISTS!.code,
   INVALID_PARTITIONS: protocolErrors.INVALID_PARTITIONS!.code,
   NOT_CONTROLLER: protocolErrors.NOT_CONTROLLER!.code,
+  RESOURCE_NOT_FOUND: protocolErrors.RESOURCE_NOT_FOUND!.code,
 } as const;
 /** Kafka's id of "no topic id", which old topics and old brokers report. */
 const NO_TOPIC_ID = '00000000-0000-0000-0000-000000000000';
@@ -120,13 +164,15 @@ interface Refusal {
 }
 
 /** Manages topics with requests on a pool of connections, opened on first use and again after the broker closed them. */
-export class PlatformaticTopicAdmin implements TopicAdmin {
+export class PlatformaticTopicAdmin implements TopicAdmin, KafkaUserAdmin {
   #log: Logger;
   #clientId: string;
   #bootstrap: Broker[];
   #brokers: string;
   #requestTimeoutMs: number;
   #connectionTimeoutMs: number;
+  #sasl: PlatformaticTopicAdminOptions['sasl'];
+  #tls: PlatformaticTopicAdminOptions['tls'];
   /** How long the broker may take over creating or deleting: shorter than the request timeout, so its answer arrives. */
   #operationTimeoutMs: number;
   #pool: ConnectionPool | undefined;
@@ -137,6 +183,8 @@ export class PlatformaticTopicAdmin implements TopicAdmin {
     this.#log = (options.log ?? pino({ enabled: false })).child({ adapter: 'platformatic-topic-admin' });
     this.#clientId = options.clientId ?? 'weir-operator';
     this.#bootstrap = options.brokers.map((b) => parseBroker(b));
+    this.#sasl = options.sasl;
+    this.#tls = options.tls;
     this.#brokers = options.brokers.join(',');
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 5_000;
     this.#connectionTimeoutMs = options.connectionTimeoutMs ?? 3_000;
@@ -270,6 +318,131 @@ export class PlatformaticTopicAdmin implements TopicAdmin {
     });
   }
 
+  async describeScramUsers(users: string[]): Promise<Map<string, ScramMechanism[]>> {
+    return this.#call(`describing Kafka users ${users.join(', ')}`, '', async () => {
+      const { results } = await this.#send(
+        'any',
+        describeUserScramCredentialsV0.api,
+        users.map((name) => ({ name })),
+      );
+      const found = new Map<string, ScramMechanism[]>();
+      for (const r of results) {
+        // RESOURCE_NOT_FOUND: no credential at all, which is what the caller asks about.
+        if (r.errorCode !== ERROR.NONE) continue;
+        found.set(r.user, r.credentialInfos.map((c) => SCRAM_NAMES[c.mechanism]!).filter(Boolean));
+      }
+      return found;
+    });
+  }
+
+  async upsertScramUser(user: string, password: string, mechanism: ScramMechanism): Promise<void> {
+    const credential = await scramCredential(password, mechanism);
+    await this.#call(`setting the ${mechanism} credential of Kafka user ${user}`, user, async () => {
+      const { results } = await this.#send(
+        'controller',
+        alterUserScramCredentialsV0.api,
+        [],
+        [{ name: user, mechanism: SCRAM_IDS[mechanism], ...credential }],
+      );
+      this.#refused(
+        results.map((r) => ({ topic: r.user, errorCode: r.errorCode, errorMessage: r.errorMessage })),
+        [],
+        () => `setting the credential of Kafka user ${user}`,
+      );
+    });
+  }
+
+  async deleteScramUser(user: string, mechanism: ScramMechanism): Promise<void> {
+    await this.#call(`removing the ${mechanism} credential of Kafka user ${user}`, user, async () => {
+      const { results } = await this.#send(
+        'controller',
+        alterUserScramCredentialsV0.api,
+        [{ name: user, mechanism: SCRAM_IDS[mechanism] }],
+        [],
+      );
+      this.#refused(
+        results.map((r) => ({ topic: r.user, errorCode: r.errorCode, errorMessage: r.errorMessage })),
+        [ERROR.RESOURCE_NOT_FOUND],
+        () => `removing the credential of Kafka user ${user}`,
+      );
+    });
+  }
+
+  async describeAcls(principal: string): Promise<AclBinding[]> {
+    return this.#call(`describing the ACLs of ${principal}`, '', async () => {
+      const response = await this.#send('any', describeAclsV3.api, {
+        resourceType: ResourceTypes.ANY,
+        resourceName: null,
+        resourcePatternType: ResourcePatternTypes.ANY,
+        principal,
+        host: null,
+        operation: AclOperations.ANY,
+        permissionType: AclPermissionTypes.ANY,
+      });
+      this.#refused(
+        [{ topic: principal, errorCode: response.errorCode, errorMessage: response.errorMessage }],
+        [],
+        () => `describing the ACLs of ${principal}`,
+      );
+      return response.resources.flatMap((r) =>
+        r.acls
+          .filter((a) => a.permissionType === AclPermissionTypes.ALLOW)
+          .flatMap((a): AclBinding[] => {
+            const resourceType = nameOf(RESOURCE_TYPES, r.resourceType);
+            const operation = nameOf(OPERATIONS, a.operation);
+            if (!resourceType || !operation) return [];
+            const pattern = r.resourcePatternType === ResourcePatternTypes.PREFIXED ? 'Prefixed' : 'Literal';
+            return [{ principal: a.principal, resourceType, resourceName: r.resourceName, pattern, operation }];
+          }),
+      );
+    });
+  }
+
+  async createAcls(bindings: AclBinding[]): Promise<void> {
+    if (bindings.length === 0) return;
+    await this.#call(`granting ${bindings.length} ACLs to ${bindings[0]!.principal}`, '', async () => {
+      const { results } = await this.#send(
+        'controller',
+        createAclsV3.api,
+        bindings.map((b) => ({
+          resourceType: RESOURCE_TYPES[b.resourceType],
+          resourceName: b.resourceName,
+          resourcePatternType: b.pattern === 'Prefixed' ? ResourcePatternTypes.PREFIXED : ResourcePatternTypes.LITERAL,
+          principal: b.principal,
+          host: '*',
+          operation: OPERATIONS[b.operation],
+          permissionType: AclPermissionTypes.ALLOW,
+        })),
+      );
+      this.#refused(
+        results.map((r) => ({ topic: bindings[0]!.principal, errorCode: r.errorCode, errorMessage: r.errorMessage })),
+        [],
+        () => `granting ACLs to ${bindings[0]!.principal}`,
+      );
+    });
+  }
+
+  async deleteAcls(principal: string): Promise<void> {
+    await this.#call(`removing the ACLs of ${principal}`, '', async () => {
+      const { filterResults } = await this.#send('controller', deleteAclsV3.api, [
+        {
+          resourceType: ResourceTypes.ANY,
+          resourceName: null,
+          resourcePatternType: ResourcePatternTypes.ANY,
+          principal,
+          host: null,
+          operation: AclOperations.ANY,
+          permissionType: AclPermissionTypes.ANY,
+        },
+      ]);
+      this.#refused(
+        filterResults.map((r) => ({ topic: principal, errorCode: r.errorCode, errorMessage: r.errorMessage })),
+        [],
+        () => `removing the ACLs of ${principal}`,
+      );
+    });
+  }
+
   /** Round-trip time of a Metadata request for no topics, in milliseconds (connecting included, if needed). */
   async ping(): Promise<number> {
     const started = performance.now();
@@ -331,6 +504,16 @@ export class PlatformaticTopicAdmin implements TopicAdmin {
         this.#pool ??= new ConnectionPool(this.#clientId, {
           connectTimeout: this.#connectionTimeoutMs,
           requestTimeout: this.#requestTimeoutMs,
+          ...(this.#sasl
+            ? {
+                sasl: {
+                  mechanism: this.#sasl.mechanism,
+                  username: async () => (await resolved(this.#sasl!.username)) ?? '',
+                  password: async () => (await resolved(this.#sasl!.password)) ?? '',
+                },
+              }
+            : {}),
+          ...(this.#tls ? { tls: { ca: await resolved(this.#tls.ca), rejectUnauthorized: true } } : {}),
         });
         const connection = await this.#pool.getFirstAvailable(brokers);
         return await api.async(connection, ...args);

@@ -21,7 +21,12 @@ export const ProcessorConfig = z
   .object({
     pipeline: z.object({ namespace: Name, name: Name }),
     consumerGroup: z.string().min(1).max(255),
-    kafka: z.object({ bootstrapServers: z.array(HostPort).min(1) }),
+    kafka: z.object({
+      bootstrapServers: z.array(HostPort).min(1),
+      /** Set when the pipeline's tenant connects as its own SCRAM user; the credentials come from the environment. */
+      sasl: z.object({ mechanism: z.enum(['SCRAM-SHA-256', 'SCRAM-SHA-512']) }).optional(),
+      tls: z.boolean().optional(),
+    }),
     /** The pipeline's topics by role; Output only while `spec.sinks.topic.enabled`. */
     topics: z.object({ Input: TopicName, Retry: TopicName, DeadLetter: TopicName, Output: TopicName.optional() }),
     spec: PipelineSpec,

@@ -16,6 +16,7 @@ import type {
 import type { PipelineSpec } from '../../crds/pipeline.ts';
 import type { TopicSpec } from '../../lib/kafka/topic-admin.ts';
 import { serializeProcessorConfig, type ProcessorConfigInput } from '../../lib/platform/processor-config.ts';
+import { CREDENTIALS_SECRET } from '../../lib/platform/tenant-names.ts';
 import { consumerGroup, pipelineLabels, processorName, type TopicRole } from '../../lib/platform/pipeline-names.ts';
 
 /** What the builders need to know about a Pipeline. */
@@ -29,6 +30,20 @@ export interface PipelineInput {
   image: string;
   /** Bootstrap servers of the Kafka cluster of the tenant's Region. */
   kafkaBootstrapServers: string[];
+  /** Set when the Region's Kafka takes SCRAM credentials: the processor connects as its tenant's user. */
+  kafkaSasl?: { mechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512' };
+  kafkaTls?: boolean;
+}
+
+/** The processor's environment from the tenant's credentials Secret, for the backends it connects to as the tenant. */
+function credentialEnv(p: PipelineInput) {
+  const fromSecret = (name: string, key: string) => ({
+    name,
+    valueFrom: { secretKeyRef: { name: CREDENTIALS_SECRET, key } },
+  });
+  return p.kafkaSasl
+    ? [fromSecret('WEIR_KAFKA_USERNAME', 'kafka-username'), fromSecret('WEIR_KAFKA_PASSWORD', 'kafka-password')]
+    : [];
 }
 
 /** The configuration the processor reads: the spec plus everything the operator resolved. */
@@ -36,7 +51,7 @@ export function compiledConfig(p: PipelineInput): string {
   return serializeProcessorConfig({
     pipeline: { namespace: p.namespace, name: p.name },
     consumerGroup: consumerGroup(p.namespace, p.name),
-    kafka: { bootstrapServers: p.kafkaBootstrapServers },
+    kafka: { bootstrapServers: p.kafkaBootstrapServers, sasl: p.kafkaSasl, tls: p.kafkaTls },
     topics: Object.fromEntries([...p.topics].map(([role, t]) => [role, t.name])) as ProcessorConfigInput['topics'],
     spec: p.spec,
   });
@@ -82,6 +97,7 @@ export function desiredDeployment(p: PipelineInput, replicas: number | undefined
               env: [
                 { name: 'WEIR_PIPELINE', value: `${p.namespace}/${p.name}` },
                 { name: 'WEIR_PIPELINE_CONFIG', value: '/etc/weir/pipeline.json' },
+                ...credentialEnv(p),
               ],
               ports: [{ name: 'metrics', containerPort: 9090 }],
               readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' } },

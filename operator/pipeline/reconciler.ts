@@ -202,6 +202,11 @@ export class PipelineReconciler implements Reconciler {
       topics,
       image: this.#o.processorImage,
       kafkaBootstrapServers: region.spec.kafka.bootstrapServers,
+      // Only a SCRAM user is the tenant's own (see operator/pipeline/kafka-admins.ts).
+      kafkaSasl: region.spec.kafka.sasl?.mechanism.startsWith('SCRAM')
+        ? { mechanism: region.spec.kafka.sasl.mechanism as 'SCRAM-SHA-256' | 'SCRAM-SHA-512' }
+        : undefined,
+      kafkaTls: region.spec.kafka.tls !== undefined,
     };
     const paused = pipeline.spec.lifecycle.desiredPhase === 'Paused';
     const deployment = this.#o.children.get('Deployment', namespace, processorName(name)) as

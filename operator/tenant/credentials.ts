@@ -32,21 +32,50 @@ export function newPassword(): string {
   return randomBytes(24).toString('base64url');
 }
 
+/** A tenant's passwords, one per backend. */
+export interface Passwords {
+  redis: string;
+  postgres: string;
+  kafka: string;
+}
+
 /** The passwords stored in the Secret, or new ones for what it lacks. */
-export function passwordsFrom(secret: SecretData | undefined): { redis: string; postgres: string } {
+export function passwordsFrom(secret: SecretData | undefined): Passwords {
   return {
     redis: decode(secret, 'redis-password') ?? newPassword(),
     postgres: decode(secret, 'postgres-password') ?? newPassword(),
+    kafka: decode(secret, 'kafka-password') ?? newPassword(),
   };
+}
+
+/** Where and how a tenant reaches Kafka as its own user, when the Region's Kafka takes SCRAM credentials. */
+export interface KafkaAccess {
+  bootstrapServers: string[];
+  mechanism: string;
+  user: string;
+  topicPrefix: string;
+  tls: boolean;
 }
 
 /** What the credentials Secret holds. */
 export function credentialsData(
   tenant: string,
   backends: BackendEndpoints,
-  passwords: { redis: string; postgres: string },
+  passwords: Pick<Passwords, 'redis' | 'postgres'> & Partial<Passwords>,
+  kafka?: KafkaAccess,
 ): Record<string, string> {
+  const kafkaKeys: Record<string, string> = kafka
+    ? {
+        'kafka-bootstrap-servers': kafka.bootstrapServers.join(','),
+        'kafka-sasl-mechanism': kafka.mechanism,
+        'kafka-username': kafka.user,
+        'kafka-password': passwords.kafka!,
+        'kafka-topic-prefix': kafka.topicPrefix,
+        'kafka-tls': String(kafka.tls),
+      }
+    : {};
   return {
+    ...kafkaKeys,
     'redis-endpoint': backends.redisEndpoint,
     'redis-username': redisUserName(tenant),
     'redis-password': passwords.redis,

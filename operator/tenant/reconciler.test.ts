@@ -173,6 +173,62 @@ describe('the Tenant reconciler', () => {
   });
 });
 
+describe('a Tenant in a Region whose Kafka takes SCRAM credentials', () => {
+  it('gets a Kafka user whose password is stored with its others, and keeps it', async () => {
+    const f = tenantFixture({ regions: [region('local', true, true)] });
+    f.tenant();
+    await f.reconcile();
+    f.countQuota();
+    await f.reconcile();
+    assert.equal(f.condition('KafkaReady')?.status, 'True');
+    assert.match(f.condition('KafkaReady')!.message!, /weir-tenant-acme limited to weir.tenant-acme.\* topics/);
+    const secret = f.kube.find<SecretData>('Secret', 'tenant-acme', 'weir-credentials');
+    assert.equal(decode(secret, 'kafka-username'), 'weir-tenant-acme');
+    assert.equal(decode(secret, 'kafka-sasl-mechanism'), 'SCRAM-SHA-512');
+    assert.ok(decode(secret, 'kafka-password'));
+    assert.deepEqual(
+      f.backends.calls.filter((c) => c.startsWith('kafka')),
+      ['kafka ensure acme with a new password @local', 'kafka ensure acme @local'],
+      'the password is set once, when it is new',
+    );
+  });
+
+  it('says Kafka is unreachable in KafkaReady, and the rest stays in order', async () => {
+    const f = tenantFixture({ regions: [region('local', true, true)] });
+    f.backends.down.add('kafka');
+    f.tenant();
+    await assert.rejects(f.reconcile(), /not ready/);
+    f.countQuota();
+    await assert.rejects(f.reconcile(), /not ready: KafkaReady: Kafka: kafka at kafka:9092: connection refused/);
+    assert.equal(f.condition('KafkaReady')?.reason, 'BackendUnreachable');
+    assert.equal(f.condition('RedisReady')?.status, 'True');
+  });
+
+  it('has its Kafka credential removed first on deletion, and its user and ACLs under Delete', async () => {
+    const f = tenantFixture({ regions: [region('local', true, true)] });
+    f.tenant();
+    await f.reconcile();
+    f.countQuota();
+    await f.reconcile();
+    f.backends.calls.length = 0;
+    await f.kube.delete(f.stored());
+    await f.reconcile();
+    assert.deepEqual(
+      f.backends.calls.filter((c) => c.startsWith('kafka')),
+      ['kafka disable acme @local', 'kafka delete acme @local'],
+    );
+  });
+
+  it('reports a Region whose Kafka has no KafkaReady part without credentials', async () => {
+    const f = tenantFixture();
+    f.tenant();
+    await f.reconcile();
+    f.countQuota();
+    await f.reconcile();
+    assert.equal(f.condition('KafkaReady')?.reason, 'NoKafkaCredentials');
+  });
+});
+
 describe('deleting a Tenant', () => {
   async function readyTenant(spec?: unknown, options?: Parameters<typeof tenantFixture>[0]) {
     const f = tenantFixture({ ...options, spec });
@@ -221,7 +277,7 @@ describe('deleting a Tenant', () => {
   it('holds the tenant with CleanupFailed while Redis is unreachable', async () => {
     const f = await readyTenant();
     f.backends.down.add('redis');
-    await assert.rejects(f.reconcile(), /disabling the tenant's Redis user and Postgres role failed/);
+    await assert.rejects(f.reconcile(), /disabling the tenant's Redis, Postgres and Kafka users failed/);
     assert.equal(f.condition('Ready')?.reason, 'CleanupFailed');
     assert.ok(f.kube.find('Tenant', undefined, 'acme'));
   });

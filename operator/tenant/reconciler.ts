@@ -32,6 +32,8 @@ import {
   type TenantInput,
 } from './desired-objects.ts';
 import { namespaceProblem } from './namespace-claim.ts';
+import { kafkaResourcePrefix, kafkaUserName, type KafkaTenantStore } from '../../lib/kafka/kafka-tenant-store.ts';
+import type { KafkaUsersSource } from '../pipeline/kafka-admins.ts';
 import { chooseRegion, type Backends, type BackendsSource, type RegionObject } from './region-backends.ts';
 import { finalizeTenant } from './tenant-finalizer.ts';
 import { nextStatus, quotaCounted, QUOTA_GRACE_MS, Reason, waitingOnlyForQuota } from './tenant-status.ts';
@@ -51,6 +53,8 @@ export interface TenantReconcilerOptions {
   children: ChildCache;
   childApplier: ChildApplier;
   backends: BackendsSource;
+  /** The Region's Kafka users, where its Kafka takes SCRAM credentials. */
+  kafkaUsers: KafkaUsersSource;
   events: EventRecorder;
   clock: Clock;
   log: Logger;
@@ -207,11 +211,31 @@ export class TenantReconciler implements Reconciler {
             metadata: { namespace, name: CREDENTIALS_SECRET },
           }));
     const passwords = passwordsFrom(existing);
-    const data = credentialsData(name, backends, passwords);
+    const kafkaUsers = this.#o.kafkaUsers.usersForRegion(choice.region);
+    const kafkaAccess =
+      kafkaUsers && 'store' in kafkaUsers
+        ? {
+            bootstrapServers: choice.region.spec.kafka.bootstrapServers,
+            mechanism: kafkaUsers.mechanism,
+            user: kafkaUserName(name),
+            topicPrefix: kafkaResourcePrefix(namespace),
+            tls: choice.region.spec.kafka.tls !== undefined,
+          }
+        : undefined;
+    const data = credentialsData(name, backends, passwords, kafkaAccess);
     // The passwords are stored before any backend takes them, so an interrupted attempt sets
     // the same ones the next time.
+    const kafkaPasswordNew = existing?.data?.['kafka-password'] === undefined;
     if (!holds(existing, data))
       await this.#o.childApplier.apply(desiredCredentialsSecret(input, namespace, data), signal);
+    const kafka = kafkaPart(kafkaUsers, () =>
+      (kafkaUsers as { store: KafkaTenantStore }).store.ensureUser({
+        tenant: name,
+        namespace,
+        password: passwords.kafka,
+        rotate: kafkaPasswordNew,
+      }),
+    );
     const [redis, postgres] = await Promise.allSettled([
       backends.redis.ensureUser({ tenant: name, password: passwords.redis }),
       backends.postgres.ensureTenant({
@@ -253,6 +277,7 @@ export class TenantReconciler implements Reconciler {
         message: `Postgres at ${backends.postgresEndpoint}: ${errorSummary(postgres.reason)}`,
       });
     }
+    parts.push(await kafka);
     return parts;
   }
 
@@ -269,12 +294,46 @@ function backendsFailed(reason: string, message: string): ConditionUpdate[] {
   return [
     { type: 'RedisReady', status: 'False', reason, message },
     { type: 'PostgresReady', status: 'False', reason, message },
+    { type: 'KafkaReady', status: 'False', reason, message },
   ];
+}
+
+/** The tenant's Kafka user, or why it has none. */
+async function kafkaPart(
+  users: ReturnType<KafkaUsersSource['usersForRegion']>,
+  ensure: () => Promise<{ user: string; prefix: string }>,
+): Promise<ConditionUpdate> {
+  if (!users)
+    return {
+      type: 'KafkaReady',
+      status: 'True',
+      reason: Reason.NoKafkaCredentials,
+      message: "the Region's Kafka takes no credentials: the tenant's topics are set apart by their names only",
+    };
+  if ('unsupported' in users)
+    return { type: 'KafkaReady', status: 'False', reason: Reason.NotSupported, message: users.unsupported };
+  try {
+    const { user, prefix } = await ensure();
+    return {
+      type: 'KafkaReady',
+      status: 'True',
+      reason: Reason.Created,
+      message: `SCRAM user ${user} limited to ${prefix}* topics, groups and transactions`,
+    };
+  } catch (err) {
+    return {
+      type: 'KafkaReady',
+      status: 'False',
+      reason: Reason.BackendUnreachable,
+      message: `Kafka: ${errorSummary(err)}`,
+    };
+  }
 }
 
 async function backendsUnknown(message: string): Promise<ConditionUpdate[]> {
   return [
     { type: 'RedisReady', status: 'Unknown', reason: Reason.ApplyFailed, message },
     { type: 'PostgresReady', status: 'Unknown', reason: Reason.ApplyFailed, message },
+    { type: 'KafkaReady', status: 'Unknown', reason: Reason.ApplyFailed, message },
   ];
 }

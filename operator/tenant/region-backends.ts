@@ -5,12 +5,11 @@
  */
 import type { Logger } from 'pino';
 import type { RegionSpec } from '../../crds/region.ts';
-import type { Clock } from '../../lib/clock/clock.ts';
 import { Errors, weirError } from '../../lib/errors/errors.ts';
-import type { KubeClient } from '../../lib/kube/kube-client.ts';
 import { PostgresTenantStore } from '../../lib/postgres/postgres-tenant-store.ts';
 import { RedisTenantStore } from '../../lib/redis/redis-tenant-store.ts';
-import { decode, type BackendEndpoints, type SecretData } from './credentials.ts';
+import type { BackendEndpoints } from './credentials.ts';
+import type { RegionSecrets } from './region-secrets.ts';
 
 /** A Region as stored. */
 export interface RegionObject {
@@ -78,52 +77,15 @@ interface Entry {
   close(): Promise<void>;
 }
 
-/** How long admin credentials read from a Secret are used before the Secret is read again. */
-const CREDENTIALS_TTL_MS = 30_000;
-
 /** Keeps admin connections to the backends of each Region. */
 export class RegionBackends implements BackendsSource {
-  #client: Pick<KubeClient, 'read'>;
-  #platformNamespace: string;
-  #clock: Clock;
+  #secrets: RegionSecrets;
   #log: Logger;
   #entries = new Map<string, Entry>();
-  #credentialsCache = new Map<
-    string,
-    { at: number; value: { username?: string; password?: string; version: string } }
-  >();
 
-  constructor(options: { client: Pick<KubeClient, 'read'>; platformNamespace: string; clock: Clock; log: Logger }) {
-    this.#client = options.client;
-    this.#platformNamespace = options.platformNamespace;
-    this.#clock = options.clock;
+  constructor(options: { secrets: RegionSecrets; log: Logger }) {
+    this.#secrets = options.secrets;
     this.#log = options.log;
-  }
-
-  /** Admin credentials from a Secret, read at most every CREDENTIALS_TTL_MS so that rotation is picked up without a read per reconcile. */
-  async #credentials(
-    ref: { namespace: string; name: string } | undefined,
-  ): Promise<{ username?: string; password?: string; version: string }> {
-    if (!ref) return { version: '' };
-    const key = `${ref.namespace}/${ref.name}`;
-    // The operator reads Secrets only in its own namespace: admin credentials live there.
-    if (ref.namespace !== this.#platformNamespace)
-      throw weirError(
-        Errors.InvalidSpec,
-        `Secret ${key}: a Region's admin credentials must be in the platform namespace ${this.#platformNamespace}`,
-      );
-    const cached = this.#credentialsCache.get(key);
-    const now = this.#clock.monotonic();
-    if (cached && now - cached.at < CREDENTIALS_TTL_MS) return cached.value;
-    const secret = await this.#client.read<SecretData>({ apiVersion: 'v1', kind: 'Secret', metadata: ref });
-    if (!secret) throw weirError(Errors.InvalidSpec, `Secret ${key} does not exist`);
-    const value = {
-      username: decode(secret, 'username'),
-      password: decode(secret, 'password'),
-      version: secret.metadata?.resourceVersion ?? '',
-    };
-    this.#credentialsCache.set(key, { at: now, value });
-    return value;
   }
 
   /** Clients for the Region's backends; throws an Unsupported error for what Weir cannot drive yet. */
@@ -135,8 +97,8 @@ export class RegionBackends implements BackendsSource {
         Errors.Unsupported,
         `Region ${name}: Redis mode ${spec.redis.mode} is not supported yet; use Standalone`,
       );
-    const redisCreds = await this.#credentials(spec.redis.adminCredentialsSecretRef);
-    const pgCreds = await this.#credentials(spec.postgres.adminCredentialsSecretRef);
+    const redisCreds = await this.#secrets.credentials(spec.redis.adminCredentialsSecretRef);
+    const pgCreds = await this.#secrets.credentials(spec.postgres.adminCredentialsSecretRef);
     const fingerprint = [region.metadata?.resourceVersion, redisCreds.version, pgCreds.version].join('/');
     const cached = this.#entries.get(name);
     if (cached?.fingerprint === fingerprint) return cached.backends;

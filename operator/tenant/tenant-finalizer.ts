@@ -2,8 +2,8 @@
  * What happens when a Tenant is deleted, in order: its Pipelines go first, so that each
  * one's finalizer deletes or keeps its topics as that Pipeline says while the tenant's
  * Region is still known; then the tenant's credentials are disabled (Redis user off,
- * Postgres role NOLOGIN) whatever the deletion policy; then, under `Delete`, the user, keys,
- * role and schema are removed. A backend that stays unreachable holds the Tenant until the
+ * Postgres role NOLOGIN, Kafka credential removed) whatever the deletion policy; then, under
+ * `Delete`, the users, keys, role, schema and Kafka ACLs are removed. A backend that stays unreachable holds the Tenant until the
  * finalizer timeout or the release annotation lets it go — after one attempt at disabling
  * the credentials at least.
  */
@@ -18,7 +18,7 @@ import { nextStatus, Reason } from './tenant-status.ts';
 
 type Deps = Pick<
   TenantReconcilerOptions,
-  'client' | 'pipelines' | 'backends' | 'events' | 'clock' | 'log' | 'finalizerTimeoutMs'
+  'client' | 'pipelines' | 'backends' | 'kafkaUsers' | 'events' | 'clock' | 'log' | 'finalizerTimeoutMs'
 >;
 
 /** How soon a tenant waiting for its pipelines to go looks again (their deletion also wakes it). */
@@ -62,13 +62,19 @@ export async function finalizeTenant(
 
   const hold = `; retrying (annotate ${RELEASE_ANNOTATION}=true to let go)`;
   let backends;
+  const kafkaUsers = choice.region && o.kafkaUsers.usersForRegion(choice.region);
+  const kafka = kafkaUsers && 'store' in kafkaUsers ? kafkaUsers.store : undefined;
   try {
     if (choice.region) {
       backends = await o.backends.forRegion(choice.region);
-      await Promise.all([backends.redis.disableUser(name), backends.postgres.disableLogin(name)]);
+      await Promise.all([
+        backends.redis.disableUser(name),
+        backends.postgres.disableLogin(name),
+        kafka?.disableUser(name),
+      ]);
     }
   } catch (err) {
-    const message = `disabling the tenant's Redis user and Postgres role failed: ${errorSummary(err)}`;
+    const message = `disabling the tenant's Redis, Postgres and Kafka users failed: ${errorSummary(err)}`;
     if (!lettingGo) return fail(message + hold);
     o.log.warn(
       { tenant: name, err: errorSummary(err) },
@@ -80,8 +86,9 @@ export async function finalizeTenant(
     try {
       await backends.redis.deleteUser(name, { deleteKeys: true });
       await backends.postgres.dropTenant(name);
+      await kafka?.deleteUser(name);
     } catch (err) {
-      return fail(`removing the Redis user and Postgres schema failed: ${errorSummary(err)}${hold}`);
+      return fail(`removing the Redis user, Postgres schema and Kafka user failed: ${errorSummary(err)}${hold}`);
     }
   } else if (lettingGo) {
     const why = released

@@ -13,6 +13,7 @@ export const Reason = {
   ApplyFailed: 'ApplyFailed',
   NoRegion: 'NoRegion',
   BackendUnreachable: 'BackendUnreachable',
+  NoKafkaCredentials: 'NoKafkaCredentials',
   NotSupported: 'NotSupported',
   CleanupFailed: 'CleanupFailed',
   QuotaPending: 'QuotaPending',

@@ -12,17 +12,24 @@ import { EventRecorder } from '../../../lib/kube/event-recorder.ts';
 import { FakeKubeClient } from '../../../lib/kube/testing/fake-kube-client.ts';
 import { silentLogger } from '../../../lib/observability/logger.ts';
 import { TenantReconciler, type TenantObject } from '../reconciler.ts';
+import type { KafkaTenantStore } from '../../../lib/kafka/kafka-tenant-store.ts';
+import type { KafkaUsersSource } from '../../pipeline/kafka-admins.ts';
 import type { Backends, BackendsSource, RegionObject } from '../region-backends.ts';
 
 export const T0 = Date.parse('2030-01-01T00:00:00Z');
 
-/** A Region named `name`; default unless told otherwise. */
-export function region(name: string, isDefault = true): RegionObject {
+/** A Region named `name`; default unless told otherwise; with SCRAM-authenticated Kafka when `sasl`. */
+export function region(name: string, isDefault = true, sasl = false): RegionObject {
   return {
     metadata: { name },
     spec: RegionSpec.parse({
       default: isDefault,
-      kafka: { bootstrapServers: ['kafka:9092'] },
+      kafka: {
+        bootstrapServers: ['kafka:9092'],
+        ...(sasl
+          ? { sasl: { mechanism: 'SCRAM-SHA-512', credentialsSecretRef: { namespace: 'weir-system', name: 'kafka' } } }
+          : {}),
+      },
       redis: { endpoints: [`redis-${name}:6379`] },
       postgres: { primary: `pg-${name}:5432`, adminCredentialsSecretRef: { namespace: 'weir-system', name: 'pg' } },
     }),
@@ -30,9 +37,29 @@ export function region(name: string, isDefault = true): RegionObject {
 }
 
 /** Backends that record what is asked of them, by Region; `down` makes one of them fail. */
-export class FakeBackends implements BackendsSource {
+export class FakeBackends implements BackendsSource, KafkaUsersSource {
   readonly calls: string[] = [];
-  down = new Set<'redis' | 'postgres'>();
+  down = new Set<'redis' | 'postgres' | 'kafka'>();
+
+  usersForRegion(r: RegionObject) {
+    if (!r.spec.kafka.sasl) return undefined;
+    const name = r.metadata!.name!;
+    const call = async <T>(what: string, result: T): Promise<T> => {
+      this.calls.push(`kafka ${what} @${name}`);
+      if (this.down.has('kafka')) throw new Error(`kafka at kafka:9092: connection refused`);
+      return result;
+    };
+    const store = {
+      ensureUser: ({ tenant, rotate }: { tenant: string; rotate: boolean }) =>
+        call(`ensure ${tenant}${rotate ? ' with a new password' : ''}`, {
+          user: `weir-tenant-${tenant}`,
+          prefix: `weir.tenant-${tenant}.`,
+        }),
+      disableUser: (tenant: string) => call(`disable ${tenant}`, true),
+      deleteUser: (tenant: string) => call(`delete ${tenant}`, undefined),
+    } as unknown as KafkaTenantStore;
+    return { store, mechanism: 'SCRAM-SHA-512' as const };
+  }
 
   async forRegion(r: RegionObject): Promise<Backends> {
     const name = r.metadata!.name!;
@@ -84,6 +111,7 @@ export function tenantFixture(options: { regions?: RegionObject[]; spec?: unknow
     children,
     childApplier: new ChildApplier({ client: kube.client, children, clock, refreshMs: 600_000 }),
     backends,
+    kafkaUsers: backends,
     events: new EventRecorder({
       client: kube.client,
       component: 'weir-test',
