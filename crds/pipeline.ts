@@ -142,7 +142,7 @@ export const Measure = validated(
     percentiles: listSet(z.array(z.number().gt(0).lt(100)).min(1).max(16))
       .optional()
       .describe('Percentiles to compute, each strictly between 0 and 100, such as 50, 95 and 99.9.'),
-    function: Identifier.optional().describe('Name of the user-defined reducer, registered with the processor.'),
+    function: Identifier.optional().describe('Name of the user-defined reducer, one of spec.functions.'),
   }),
   {
     rule: "self.type == 'Count' || has(self.field)",
@@ -209,6 +209,15 @@ export const Aggregation = validated(
         maxOutOfOrderness: Duration.default('5s').describe(
           'How far behind the newest event time the watermark trails.',
         ),
+        idleTimeout: validated(
+          Duration.default('10s').describe(
+            'How long a partition may go without events before it stops holding the watermark back; once every partition is idle, event time is taken to advance with the clock, so windows still close. Between 100ms and 1h.',
+          ),
+          {
+            rule: `!${isDurationExpr('self')} || (duration(self) >= duration('100ms') && duration(self) <= duration('1h'))`,
+            message: 'idleTimeout must be between 100ms and 1h',
+          },
+        ),
       })
       .describe('Where event time comes from and how the watermark follows it.'),
     allowedLateness: Duration.default('0s').describe(
@@ -225,6 +234,22 @@ export const Aggregation = validated(
     fieldPath: '.allowedLateness',
   },
 );
+
+export const UserFunction = z.object({
+  name: Identifier.describe('Name a Function measure refers to.'),
+  source: z
+    .string()
+    .min(1)
+    .max(65536)
+    .describe(
+      'JavaScript source of an expression that evaluates to an object with init(), add(acc, value), merge(a, b) and result(acc); accumulators and results must be JSON values. It runs in a WebAssembly sandbox with no access to the processor, the network or the file system.',
+    ),
+  timeout: validated(Duration.default('50ms').describe('CPU time one call may take; between 1ms and 1s.'), {
+    rule: `!${isDurationExpr('self')} || (duration(self) >= duration('1ms') && duration(self) <= duration('1s'))`,
+    message: 'timeout must be between 1ms and 1s',
+  }),
+  memoryMiB: z.int().min(1).max(64).default(16).describe('Memory the sandbox may allocate, in MiB.'),
+});
 
 export const PipelineSinks = z
   .object({
@@ -304,31 +329,42 @@ export const PipelineLifecycle = z
   .prefault({})
   .describe('Whether the pipeline runs, and what happens to its data when it is deleted.');
 
-export const PipelineSpec = z.object({
-  description: z.string().max(1024).optional().describe('What the pipeline is for.'),
-  source: PipelineSource,
-  schema: PipelineSchema.optional().describe(
-    'Schema events are validated against at the gateway; invalid events are rejected with the failing field.',
-  ),
-  enrich: listMap(z.array(Enrichment).max(16), 'name')
-    .optional()
-    .describe('Lookups that add context to every event, in order.'),
-  aggregate: listMap(z.array(Aggregation).max(16), 'name')
-    .optional()
-    .describe('Windowed aggregations computed over the enriched events.'),
-  sinks: PipelineSinks,
-  engine: z
-    .enum(['Native', 'Flink'])
-    .default('Native')
-    .describe(
-      'Native runs the built-in processor; Flink submits the same aggregations to a Flink session cluster as Flink SQL.',
+export const PipelineSpec = validated(
+  z.object({
+    description: z.string().max(1024).optional().describe('What the pipeline is for.'),
+    source: PipelineSource,
+    schema: PipelineSchema.optional().describe(
+      'Schema events are validated against at the gateway; invalid events are rejected with the failing field.',
     ),
-  scaling: PipelineScaling.describe('Processor replicas and the autoscaler target.'),
-  failure: PipelineFailure,
-  lifecycle: PipelineLifecycle,
-});
+    enrich: listMap(z.array(Enrichment).max(16), 'name')
+      .optional()
+      .describe('Lookups that add context to every event, in order.'),
+    aggregate: listMap(z.array(Aggregation).max(16), 'name')
+      .optional()
+      .describe('Windowed aggregations computed over the enriched events.'),
+    sinks: PipelineSinks,
+    engine: z
+      .enum(['Native', 'Flink'])
+      .default('Native')
+      .describe(
+        'Native runs the built-in processor; Flink submits the same aggregations to a Flink session cluster as Flink SQL.',
+      ),
+    scaling: PipelineScaling.describe('Processor replicas and the autoscaler target.'),
+    failure: PipelineFailure,
+    lifecycle: PipelineLifecycle,
+    functions: listMap(z.array(UserFunction).max(16), 'name')
+      .optional()
+      .describe('User-defined reducers that Function measures name.'),
+  }),
+  {
+    rule: "!has(self.aggregate) || self.aggregate.all(a, a.measures.all(m, m.type != 'Function' || (has(self.functions) && self.functions.exists(f, f.name == m.function))))",
+    message: 'every Function measure must name a function of spec.functions',
+    fieldPath: '.aggregate',
+  },
+);
 
-export const TopicRoles = ['Input', 'Output', 'Retry', 'DeadLetter'] as const;
+/** Changelog holds the processor's window state, compacted, so a restart or rebalance resumes it. */
+export const TopicRoles = ['Input', 'Output', 'Retry', 'DeadLetter', 'Changelog'] as const;
 
 export const PipelineStatus = z.object({
   observedGeneration: z.int().min(0).optional().describe('The metadata.generation the status was computed from.'),
@@ -341,7 +377,7 @@ export const PipelineStatus = z.object({
     z
       .array(
         z.object({
-          role: z.enum(TopicRoles).describe('What the topic is for: Input, Output, Retry or DeadLetter.'),
+          role: z.enum(TopicRoles).describe('What the topic is for: Input, Output, Retry, DeadLetter or Changelog.'),
           name: z.string().max(249).describe('Kafka topic name.'),
           partitions: z.int().min(0).optional().describe('Partitions the topic has.'),
           topicId: z.string().max(64).optional().describe('Kafka topic id.'),

@@ -94,7 +94,7 @@ after(async () => {
 });
 
 describe('a pipeline', () => {
-  it('gets input, output, retry and dead-letter topics with its partitions and retention', async () => {
+  it('gets input, output, retry, dead-letter and changelog topics with its partitions and retention', async () => {
     // The API server's quota admission may not have seen the new tenant's quota counted yet.
     await eventually(() => applyWeirObject(clients.custom, pipeline('orders') as never), 30_000);
     const p = await eventually(async () => {
@@ -103,6 +103,7 @@ describe('a pipeline', () => {
       return current;
     }, 60_000);
     assert.deepEqual(p.status?.topics?.map((t) => t.name).sort(), [
+      'weir.tenant-streams.orders.changelog',
       'weir.tenant-streams.orders.dlq',
       'weir.tenant-streams.orders.input',
       'weir.tenant-streams.orders.output',
@@ -114,7 +115,7 @@ describe('a pipeline', () => {
       ids.every((id) => TOPIC_ID.test(id)),
       JSON.stringify(p.status?.topics),
     );
-    assert.equal(new Set(ids).size, 4);
+    assert.equal(new Set(ids).size, 5);
     const input = await brokerView('weir.tenant-streams.orders.input');
     assert.equal(input?.partitions, 3);
     assert.equal(input?.config['retention.ms'], String(24 * 3600 * 1000));
@@ -248,7 +249,7 @@ describe('a pipeline', () => {
   });
 
   it("gets QuotaExceeded and nothing created past the tenant's partition quota", async () => {
-    // orders (5 partitions) and payments (3) hold 4 topics each: 32 of the tenant's 60.
+    // orders (5 partitions) and payments (3) hold 5 topics each: 40 of the tenant's 60.
     await applyWeirObject(clients.custom, pipeline('big', { source: { partitions: 10, retention: '24h' } }) as never);
     const p = await eventually(async () => {
       const current = await getPipeline('big');
@@ -257,7 +258,7 @@ describe('a pipeline', () => {
     }, 30_000);
     assert.match(
       condition(p, 'Ready')?.message ?? '',
-      /may have 60 partitions; with this pipeline's 40 it would have 72/,
+      /may have 60 partitions; with this pipeline's 50 it would have 90/,
     );
     assert.equal(await brokerView('weir.tenant-streams.big.input'), undefined);
   });
@@ -380,7 +381,7 @@ describe('a pipeline', () => {
     }, 60_000);
     assert.deepEqual(
       failed.status?.topics?.map((t) => t.name).sort(),
-      ['dlq', 'input', 'output', 'retry'].map((r) => `weir.tenant-streams.replicated.${r}`),
+      ['changelog', 'dlq', 'input', 'output', 'retry'].map((r) => `weir.tenant-streams.replicated.${r}`),
     );
     for (const name of ['replicated', 'shared']) {
       await deleteWeirObject(clients.custom, pipeline(name));

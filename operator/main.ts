@@ -21,6 +21,7 @@ import { Informer } from '../lib/kube/informer.ts';
 import { KubeClient } from '../lib/kube/kube-client.ts';
 import { loadKubeConfig } from '../lib/kube/kube-config.ts';
 import { projectMetadata } from '../lib/kube/metadata-projection.ts';
+import { GATEWAY_LEASE_LABEL, type GatewayLease } from '../lib/ratelimit/applied-policies.ts';
 import { createLogger, type Logger } from '../lib/observability/logger.ts';
 import { createRegistry } from '../lib/observability/metrics.ts';
 import {
@@ -35,6 +36,8 @@ import { flinkStatusChanged, topicsReadyChanged } from './flink/flink-workload.t
 import { FlinkReconciler } from './flink/reconciler.ts';
 import { KafkaAdmins } from './pipeline/kafka-admins.ts';
 import { PipelineReconciler, type PipelineObject } from './pipeline/reconciler.ts';
+import { isGatewayLease } from './rate-limit-policy/policy-status.ts';
+import { RateLimitPolicyReconciler, type RateLimitPolicyObject } from './rate-limit-policy/reconciler.ts';
 import { RegionReconciler } from './region/reconciler.ts';
 import { LiveRegionProber } from './region/region-probes.ts';
 import { RegionBackends, type RegionObject } from './tenant/region-backends.ts';
@@ -163,6 +166,16 @@ export function buildOperator(config: OperatorConfig, kubeConfig: KubeConfig, lo
   const tenants = informer<TenantObject>(`${WEIR}/tenants`);
   const regions = informer<KubernetesObject & RegionObject>(`${WEIR}/regions`);
   const pipelines = informer<PipelineObject>(`${WEIR}/pipelines`);
+  const policies = informer<RateLimitPolicyObject>(`${WEIR}/ratelimitpolicies`);
+  // The gateways' own Leases, in which they report the policies they apply; kept whole, not projected.
+  const gatewayLeases = new Informer<KubernetesObject & GatewayLease>({
+    client,
+    path: `/apis/coordination.k8s.io/v1/namespaces/${config.platformNamespace}/leases`,
+    labelSelector: `${GATEWAY_LEASE_LABEL}=true`,
+    resyncPeriodMs: config.resyncPeriodMs,
+    clock,
+    log,
+  });
   // The operator may read only the one Secret it writes in each tenant namespace: it watches that name alone.
   const selectors: Record<string, string | undefined> = { Secret: `metadata.name=${CREDENTIALS_SECRET}` };
   const children = Object.fromEntries(
@@ -250,6 +263,22 @@ export function buildOperator(config: OperatorConfig, kubeConfig: KubeConfig, lo
     .watchPrimary(regions)
     // Whether a Region is the only default depends on the others.
     .watch(regions, () => regions.list().map((r) => r.metadata!.name!), changedBeyondStatus);
+  const policyController = controller(
+    'rate-limit-policy',
+    new RateLimitPolicyReconciler({ client, policies, leases: gatewayLeases, clock }),
+  )
+    .watchPrimary(policies)
+    // A policy's conflicts depend on the other policies of its namespace.
+    .watch(
+      policies,
+      (p) =>
+        policies
+          .list()
+          .filter((o) => o.metadata?.namespace === p.metadata?.namespace)
+          .map((o) => keyOf(o)),
+      changedBeyondStatus,
+    )
+    .watch(gatewayLeases, (l) => (isGatewayLease(l) ? policies.list().map((p) => keyOf(p)) : []));
   // Flink pipelines' jobs, written with a field manager of their own; the Pipeline
   // controller's Ready follows their FlinkJobReady.
   pipelineController.watch(pipelines, (p) => [keyOf(p)], flinkStatusChanged);
@@ -305,8 +334,8 @@ export function buildOperator(config: OperatorConfig, kubeConfig: KubeConfig, lo
           retryPeriodMs: config.retryPeriodMs,
         }
       : undefined,
-    informers: [tenants, regions, pipelines, ...Object.values(children)],
-    controllers: [tenantController, pipelineController, regionController, flinkController],
+    informers: [tenants, regions, pipelines, policies, gatewayLeases, ...Object.values(children)],
+    controllers: [tenantController, pipelineController, regionController, policyController, flinkController],
     onShutdown: async () => {
       await backends.close();
       await kafka.close();

@@ -5,6 +5,7 @@
 import type { PolicyRule } from '../lib/kube/policy-rule.ts';
 import { flinkRules } from './flink/rbac.ts';
 import { pipelineRules } from './pipeline/rbac.ts';
+import { rateLimitPolicyNamespaceRules, rateLimitPolicyRules } from './rate-limit-policy/rbac.ts';
 import { regionNamespaceRules, regionRules } from './region/rbac.ts';
 import { tenantRules } from './tenant/rbac.ts';
 
@@ -14,13 +15,15 @@ const eventRules: PolicyRule[] = [{ apiGroups: [''], resources: ['events'], verb
 export const operatorClusterRules: PolicyRule[] = [
   ...tenantRules,
   ...pipelineRules,
-  ...flinkRules,
   ...regionRules,
+  ...rateLimitPolicyRules,
+  ...flinkRules,
   ...eventRules,
 ];
 
-/** Leader election and the Regions' credentials, in the operator's namespace. */
+/** Leader election, the Regions' credentials and the gateways' Leases, in the operator's namespace. */
 export const operatorNamespaceRules: PolicyRule[] = [
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
   ...regionNamespaceRules,
+  ...rateLimitPolicyNamespaceRules,
 ];

@@ -62,6 +62,15 @@ export const Errors = {
   /** A reconcile that retrying cannot fix until the object changes (controller-runtime's TerminalError). */
   Terminal: define('TERMINAL', 500, 'FAILED_PRECONDITION', false, 'Cannot be reconciled as it is'),
 
+  /** A user-defined reducer threw, ran past its CPU time or memory, or returned what is not JSON. */
+  UserFunctionFailed: define(
+    'USER_FUNCTION_FAILED',
+    422,
+    'FAILED_PRECONDITION',
+    false,
+    'A user-defined function failed',
+  ),
+
   // Backends.
   KafkaUnavailable: define('KAFKA_UNAVAILABLE', 503, 'UNAVAILABLE', true, 'Kafka is unavailable'),
   KafkaRequestFailed: define('KAFKA_REQUEST_FAILED', 502, 'UNAVAILABLE', true, 'A Kafka request failed'),
@@ -83,6 +92,8 @@ export const Errors = {
   // Requests to the data plane.
   Unauthenticated: define('UNAUTHENTICATED', 401, 'UNAUTHENTICATED', false, 'Authentication required'),
   InvalidToken: define('INVALID_TOKEN', 401, 'UNAUTHENTICATED', false, 'Invalid token'),
+  /** The keys of a token's issuer could not be fetched: the token may be fine, try again. */
+  IssuerUnavailable: define('ISSUER_UNAVAILABLE', 503, 'UNAVAILABLE', true, 'Token issuer keys unavailable'),
   Forbidden: define('FORBIDDEN', 403, 'PERMISSION_DENIED', false, 'Forbidden'),
   NotFound: define('NOT_FOUND', 404, 'NOT_FOUND', false, 'Not found'),
   MethodNotAllowed: define('METHOD_NOT_ALLOWED', 405, 'UNIMPLEMENTED', false, 'Method not allowed'),

@@ -6,6 +6,8 @@
  * change on a topic live here, in one place, tested without a broker.
  */
 
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Errors, hasCode, weirError, type WeirError } from '../errors/errors.ts';
 
 /** A topic as the Pipeline asks for it. */
@@ -185,4 +187,19 @@ export function isTransientKafkaError(err: unknown): boolean {
   if (hasCode(err, Errors.KafkaUnavailable)) return true;
   const refusal = refusalOf(err);
   return refusal !== undefined && TRANSIENT_KAFKA_CODES.has(refusal.kafkaCode);
+}
+
+/**
+ * Asks `seen` every 100 ms until it answers true or `timeoutMs` passed; resolves with its
+ * last answer. Kafka's controller commits a change before the broker's metadata reflects it
+ * (by milliseconds, longer on a busy machine or after a restart), so an adapter waits until
+ * its change is visible before it returns: a describe right after a change then sees it.
+ */
+export async function untilSeen(seen: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (await seen()) return true;
+    if (performance.now() > deadline) return false;
+    await sleep(100);
+  }
 }

@@ -9,6 +9,7 @@ export const TOPIC_SUFFIX: Record<TopicRole, string> = {
   Output: 'output',
   Retry: 'retry',
   DeadLetter: 'dlq',
+  Changelog: 'changelog',
 };
 
 /**

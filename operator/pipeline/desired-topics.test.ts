@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PipelineSpec } from '../../crds/pipeline.ts';
-import { desiredTopics, durationMs, partitionsUsed } from './desired-topics.ts';
+import { durationMs } from '../../lib/platform/duration.ts';
+import { desiredTopics, partitionsUsed } from './desired-topics.ts';
 import { topicName } from '../../lib/platform/pipeline-names.ts';
 
 describe('pipeline topics', () => {
@@ -15,13 +16,13 @@ describe('pipeline topics', () => {
     assert.equal(durationMs('1.5s'), 1500);
   });
 
-  it('are input, retry, dead-letter and output, with the spec partitions and retention, dead letters kept four times longer', () => {
+  it('are input, retry, dead-letter, changelog and output, with the spec partitions and retention, dead letters kept four times longer', () => {
     const topics = desiredTopics(
       'tenant-acme',
       'clicks',
       PipelineSpec.parse({ source: { partitions: 12, replicationFactor: 3, retention: '24h' } }),
     );
-    assert.deepEqual([...topics.keys()], ['Input', 'Retry', 'DeadLetter', 'Output']);
+    assert.deepEqual([...topics.keys()], ['Input', 'Retry', 'DeadLetter', 'Changelog', 'Output']);
     assert.deepEqual(topics.get('Input'), {
       name: 'weir.tenant-acme.clicks.input',
       partitions: 12,
@@ -31,9 +32,19 @@ describe('pipeline topics', () => {
     assert.equal(topics.get('DeadLetter')?.config['retention.ms'], '345600000');
   });
 
+  it("keep the changelog compacted, with as many partitions as the input, since each holds one input partition's state", () => {
+    const topics = desiredTopics('tenant-acme', 'clicks', PipelineSpec.parse({ source: { partitions: 12 } }));
+    assert.deepEqual(topics.get('Changelog'), {
+      name: 'weir.tenant-acme.clicks.changelog',
+      partitions: 12,
+      replicationFactor: 1,
+      config: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '60000' },
+    });
+  });
+
   it('leave out the output topic when the topic sink is off, and count partitions accordingly', () => {
     const spec = PipelineSpec.parse({ source: { partitions: 6 }, sinks: { topic: { enabled: false } } });
     assert.equal(desiredTopics('ns', 'p', spec).has('Output'), false);
-    assert.equal(partitionsUsed(spec), 18);
+    assert.equal(partitionsUsed(spec), 24);
   });
 });

@@ -1,18 +1,10 @@
 /** The Kafka topics a Pipeline should have, as a pure function of its spec. */
 import type { PipelineSpec } from '../../crds/pipeline.ts';
 import type { TopicSpec } from '../../lib/kafka/topic-admin.ts';
+import { durationMs } from '../../lib/platform/duration.ts';
 import { topicName, type TopicRole } from '../../lib/platform/pipeline-names.ts';
 
-/** Milliseconds of a Go-style duration (the API accepts ms, s, m and h). */
-export function durationMs(duration: string): number {
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  for (const [, value, unit] of duration.matchAll(/([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/g))
-    total += Number(value) * units[unit!]!;
-  return Math.round(total);
-}
-
-/** Topics of a pipeline by role: input, output, retry and dead-letter. */
+/** Topics of a pipeline by role: input, output, retry, dead-letter and changelog. */
 export function desiredTopics(namespace: string, pipeline: string, spec: PipelineSpec): Map<TopicRole, TopicSpec> {
   const retention = String(durationMs(spec.source.retention));
   const base = { partitions: spec.source.partitions, replicationFactor: spec.source.replicationFactor };
@@ -33,6 +25,16 @@ export function desiredTopics(namespace: string, pipeline: string, spec: Pipelin
         config: config({ 'retention.ms': String(4 * durationMs(spec.source.retention)) }),
       },
     ],
+    // The processor's window state, one key per window: compaction keeps the latest of each,
+    // and partitions follow the input's, since each input partition's state lives in its own.
+    [
+      'Changelog',
+      {
+        name: topicName(namespace, pipeline, 'Changelog'),
+        ...base,
+        config: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '60000' },
+      },
+    ],
   ]);
   if (spec.sinks.topic.enabled)
     topics.set('Output', { name: topicName(namespace, pipeline, 'Output'), ...base, config: config() });
@@ -41,5 +43,5 @@ export function desiredTopics(namespace: string, pipeline: string, spec: Pipelin
 
 /** Partitions the pipeline's topics take from the tenant's quota. */
 export function partitionsUsed(spec: PipelineSpec): number {
-  return spec.source.partitions * (spec.sinks.topic.enabled ? 4 : 3);
+  return spec.source.partitions * (spec.sinks.topic.enabled ? 5 : 4);
 }

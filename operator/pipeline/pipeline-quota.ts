@@ -1,7 +1,8 @@
 /** Whether a tenant's quotas leave room for a pipeline, as a pure function of the tenant and its pipelines. */
 import type { PipelineSpec } from '../../crds/pipeline.ts';
 import type { TenantSpec } from '../../crds/tenant.ts';
-import { durationMs, partitionsUsed } from './desired-topics.ts';
+import { durationMs } from '../../lib/platform/duration.ts';
+import { partitionsUsed } from './desired-topics.ts';
 
 /** A pipeline as the quota check sees it. */
 export interface QuotaPipeline {

@@ -125,11 +125,11 @@ export class TenantReconciler implements Reconciler {
     const [quotas, network, rbac, backends] = await Promise.all([
       this.#part('QuotasReady', 'quotas', [quota, desiredLimitRange(input, namespace)], signal),
       this.#part('NetworkReady', 'network policies', desiredNetworkPolicies(input, namespace), signal),
-      this.#part(
-        'RbacReady',
-        'owner RBAC',
-        [desiredOwnerRole(input, namespace), desiredOwnerRoleBinding(input, namespace)],
-        signal,
+      // In order: the API server refuses a RoleBinding whose Role does not exist yet.
+      this.#part('RbacReady', 'owner RBAC', [desiredOwnerRole(input, namespace)], signal).then((role) =>
+        role.status === 'True'
+          ? this.#part('RbacReady', 'owner RBAC', [desiredOwnerRoleBinding(input, namespace)], signal)
+          : role,
       ),
       namespacePart.status === 'True'
         ? this.#backendParts(tenant, input, namespace, status, signal)
