@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { listMap, listSet, validated } from './cel.ts';
-import { Cidr, Conditions, DnsLabel, Duration, HttpUrl, JsonPointer, Quantity } from './fields.ts';
+import { boundedDuration, Cidr, Conditions, DnsLabel, HttpUrl, JsonPointer, Quantity } from './fields.ts';
 import type { KindDefinition } from './kind-definition.ts';
 
 export const TenantOwner = validated(
@@ -40,6 +40,20 @@ export const TenantQuotas = z
       .default(1000)
       .describe('Concurrent WebSocket connections across all gateways.'),
     pipelines: z.int().min(0).max(1000).default(10).describe('How many Pipelines the tenant may have.'),
+    configMaps: z
+      .int()
+      .min(4)
+      .max(10_000)
+      .default(100)
+      .describe(
+        "ConfigMaps the tenant namespace may hold, the processors' configurations and the namespace's root CA included.",
+      ),
+    secrets: z
+      .int()
+      .min(2)
+      .max(10_000)
+      .default(50)
+      .describe('Secrets the tenant namespace may hold, its credentials Secret included.'),
     postgresConnections: z
       .int()
       .min(1)
@@ -52,7 +66,9 @@ export const TenantQuotas = z
       .max(100_000)
       .default(64)
       .describe("Total Kafka partitions over all the tenant's topics."),
-    maxRetention: Duration.default('168h').describe('Longest retention a Pipeline of the tenant may ask for.'),
+    maxRetention: boundedDuration('1m', '8760h')
+      .default('168h')
+      .describe('Longest retention a Pipeline of the tenant may ask for.'),
     cpu: Quantity.default('8').describe('CPU the tenant namespace may request in total (ResourceQuota requests.cpu).'),
     memory: Quantity.default('16Gi').describe(
       'Memory the tenant namespace may request in total (ResourceQuota requests.memory).',

@@ -177,7 +177,16 @@ export async function serviceAccountKubeconfig(
     encoding: 'utf8',
   });
   if (rendered.status !== 0) throw new Error(`helm template failed:\n${rendered.stderr}`);
-  const rbacKinds = new Set(['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
+  // The RBAC, and the admission policy that keeps tenant owners off the operator's objects.
+  const rbacKinds = new Set([
+    'ServiceAccount',
+    'ClusterRole',
+    'ClusterRoleBinding',
+    'Role',
+    'RoleBinding',
+    'ValidatingAdmissionPolicy',
+    'ValidatingAdmissionPolicyBinding',
+  ]);
   const docs = parseAllDocuments(rendered.stdout)
     .map((d) => d.toJS() as KubernetesObject | null)
     .filter((d): d is KubernetesObject => d !== null && rbacKinds.has(d.kind ?? ''));

@@ -7,16 +7,13 @@
  * body (`/3` is the fourth event of a batch).
  */
 import { Errors, weirError, type WeirError } from '../../lib/errors/errors.ts';
+import type { EventProblem } from '../../lib/schema/event-schema.ts';
 
 /** The body formats the gateway reads. */
 export type BodyFormat = 'json' | 'ndjson' | 'protobuf';
 
-/** One problem with a request's events. */
-export interface EventProblem {
-  /** JSON pointer to the offending value, from the body's root (`/2/user/id`). */
-  pointer: string;
-  message: string;
-}
+/** One problem with a request's events: a JSON pointer from the body's root (`/2/user/id`) and what is wrong. */
+export type { EventProblem };
 
 /** An event as parsed, with the bytes it is written to Kafka as. */
 export interface ParsedEvent {

@@ -163,6 +163,76 @@ describe('the Pipeline reconciler', () => {
     assert.equal(f.condition('quiet', 'TopicsReady')?.status, 'True');
   });
 
+  const schemas: [string, unknown, ((f: ReturnType<typeof fixture>) => void) | undefined, string, RegExp][] = [
+    [
+      'reports an inline JSON Schema that does not compile, with the compiler’s error',
+      { jsonSchema: { type: 'object', properties: { a: { type: 'strnig' } } } },
+      undefined,
+      'InvalidSchema',
+      /does not compile: .*type/,
+    ],
+    [
+      'reports a schema ConfigMap that does not exist',
+      { configMapRef: { name: 'clicks-schema', key: 'schema.json' } },
+      undefined,
+      'SchemaNotFound',
+      /ConfigMap tenant-acme\/clicks-schema does not exist/,
+    ],
+    [
+      'reports a schema ConfigMap key that is not JSON',
+      { configMapRef: { name: 'clicks-schema', key: 'schema.json' } },
+      (f) =>
+        f.kube.seed({
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name: 'clicks-schema', namespace: NS },
+          data: { 'schema.json': '{ not json' },
+        }),
+      'InvalidSchema',
+      /is not JSON/,
+    ],
+    [
+      'reports a protobuf descriptor that is not one',
+      { protobuf: { descriptorRef: { name: 'desc', key: 'set.bin' }, messageType: 'shop.v1.Click' } },
+      (f) =>
+        f.kube.seed({
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name: 'desc', namespace: NS },
+          binaryData: { 'set.bin': Buffer.from('garbage').toString('base64') },
+        }),
+      'InvalidSchema',
+      /protobuf descriptor has no usable shop.v1.Click/,
+    ],
+  ];
+  for (const [name, schema, seed, reason, message] of schemas) {
+    it(`${name}, and does not start the processor with it`, async () => {
+      const f = fixture();
+      seed?.(f);
+      f.pipeline('clicks', { schema });
+      await f.reconcile('clicks');
+      assert.equal(f.condition('clicks', 'SchemaReady')?.reason, reason);
+      assert.match(f.condition('clicks', 'SchemaReady')!.message!, message);
+      assert.equal(f.condition('clicks', 'Ready')?.status, 'False');
+      assert.equal(f.kube.find('Deployment', NS, 'clicks-processor'), undefined);
+    });
+  }
+
+  it('accepts a JSON Schema from a ConfigMap that compiles', async () => {
+    const f = fixture();
+    f.kube.seed({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'clicks-schema', namespace: NS },
+      data: { 'schema.json': JSON.stringify({ type: 'object', required: ['user'] }) },
+    });
+    f.pipeline('clicks', { schema: { configMapRef: { name: 'clicks-schema', key: 'schema.json' }, version: 3 } });
+    await f.reconcile('clicks');
+    assert.equal(f.condition('clicks', 'SchemaReady')?.status, 'True');
+    assert.match(f.condition('clicks', 'SchemaReady')!.message!, /version 3 compiles/);
+    assert.ok(f.kube.find('Deployment', NS, 'clicks-processor'));
+  });
+
   it('scales the processor to zero and removes its autoscaler when paused', async () => {
     const f = fixture();
     f.pipeline('clicks');

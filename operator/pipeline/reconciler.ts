@@ -35,6 +35,7 @@ import {
 import type { TopicAdminSource } from './kafka-admins.ts';
 import { finalizePipeline, PIPELINE_FINALIZER } from './pipeline-finalizer.ts';
 import { quotaProblem } from './pipeline-quota.ts';
+import { schemaPart } from './pipeline-schema.ts';
 import { nextStatus, Reason } from './pipeline-status.ts';
 import { reconcileTopics } from './pipeline-topics.ts';
 import { flinkWorkloadCondition, withoutFlinkParts, withoutFlinkStatus } from '../flink/flink-workload.ts';
@@ -123,6 +124,7 @@ export class PipelineReconciler implements Reconciler {
       await addFinalizer(this.#o.client, this.#ref(pipeline), PIPELINE_FINALIZER);
     const topics = desiredTopics(namespace, name, pipeline.spec);
     const status: PipelineStatus = { ...pipeline.status };
+    const schemaPartOf = await schemaPart(this.#o.client, pipeline, signal);
     const [topicsPart, workloadPart] = await Promise.all([
       reconcileTopics(
         {
@@ -136,13 +138,20 @@ export class PipelineReconciler implements Reconciler {
         topics,
         status,
       ),
-      pipeline.spec.engine === 'Flink'
-        ? flinkWorkloadCondition(pipeline.status)
-        : this.#workloads(pipeline, region, topics, status, signal),
+      schemaPartOf.status !== 'True'
+        ? ({
+            type: 'WorkloadReady',
+            status: 'False',
+            reason: schemaPartOf.reason,
+            message: 'the pipeline does not start with a schema that does not compile',
+          } as const)
+        : pipeline.spec.engine === 'Flink'
+          ? flinkWorkloadCondition(pipeline.status)
+          : this.#workloads(pipeline, region, topics, status, signal),
     ]);
     const paused = pipeline.spec.lifecycle.desiredPhase === 'Paused';
     const ready = summarize(
-      [topicsPart, workloadPart],
+      [schemaPartOf, topicsPart, workloadPart],
       Reason.Ready,
       paused ? 'paused: topics kept, processor scaled to zero' : 'topics and processor are ready',
     );
@@ -156,7 +165,7 @@ export class PipelineReconciler implements Reconciler {
             ? 'Paused'
             : 'Provisioning'
           : 'Degraded';
-    await this.#writeStatus(pipeline, { ...status, phase }, [topicsPart, workloadPart, ready]);
+    await this.#writeStatus(pipeline, { ...status, phase }, [schemaPartOf, topicsPart, workloadPart, ready]);
     // Kafka coming back, or a leader moving, is not something the controller watches: retry with backoff.
     if (topicsPart.reason === Reason.KafkaUnreachable || topicsPart.reason === Reason.KafkaBusy)
       throw weirError(Errors.NotReady, topicsPart.message);

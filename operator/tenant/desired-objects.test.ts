@@ -78,9 +78,12 @@ describe('tenant objects', () => {
     );
   });
 
-  it('turn the quotas into ResourceQuota limits, including the number of Pipelines', () => {
+  it('turn the quotas into ResourceQuota limits, including the number of Pipelines, ConfigMaps and Secrets', () => {
     const quota = desiredResourceQuota(
-      input({ owners: [{ kind: 'User', name: 'jane' }], quotas: { cpu: '3', memory: '6Gi', pipelines: 7 } }),
+      input({
+        owners: [{ kind: 'User', name: 'jane' }],
+        quotas: { cpu: '3', memory: '6Gi', pipelines: 7, configMaps: 30, secrets: 12 },
+      }),
       'tenant-acme',
     );
     assert.deepEqual(quota.spec?.hard, {
@@ -88,6 +91,8 @@ describe('tenant objects', () => {
       'requests.memory': '6Gi',
       'limits.memory': '6Gi',
       'count/pipelines.weir.dev': '7',
+      'count/configmaps': '30',
+      'count/secrets': '12',
     });
   });
 

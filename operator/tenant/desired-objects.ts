@@ -57,6 +57,8 @@ export function desiredResourceQuota(tenant: TenantInput, namespace: string): V1
         'requests.memory': q.memory,
         'limits.memory': q.memory,
         'count/pipelines.weir.dev': String(q.pipelines),
+        'count/configmaps': String(q.configMaps),
+        'count/secrets': String(q.secrets),
       },
     },
   };

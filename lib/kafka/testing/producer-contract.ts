@@ -18,6 +18,7 @@ import { systemClock } from '../../clock/clock.ts';
 import { Errors } from '../../errors/errors.ts';
 import { silentLogger } from '../../observability/logger.ts';
 import { EventProducer, type ProducerRecord, type RecordSender } from '../producer.ts';
+import { createTestTopics } from './create-topics.ts';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -116,10 +117,10 @@ export function producerContract(contract: ProducerContract): void {
 
     before(async () => {
       await admin.connect();
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: ['basic', 'keys', 'concurrent', 'outage'].map((name) => ({ topic: topic(name), numPartitions: 6 })),
-      });
+      await createTestTopics(
+        admin,
+        ['basic', 'keys', 'concurrent', 'outage'].map((name) => ({ topic: topic(name), numPartitions: 6 })),
+      );
       producer = new EventProducer({
         sender: contract.connect({ brokers, clientId: `weir-test-${run}` }),
         clock: systemClock,

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import kafkajs, { type Kafka } from 'kafkajs';
+import { createTestTopics } from '../../../lib/kafka/testing/create-topics.ts';
 
 /** One record as a consumer saw it. */
 export interface Record {
@@ -24,10 +25,10 @@ export async function createTopics(kafka: Kafka, topics: string[], partitions = 
   const admin = kafka.admin();
   await admin.connect();
   try {
-    await admin.createTopics({
-      topics: topics.map((topic) => ({ topic, numPartitions: partitions })),
-      waitForLeaders: true,
-    });
+    await createTestTopics(
+      admin,
+      topics.map((topic) => ({ topic, numPartitions: partitions })),
+    );
   } finally {
     await admin.disconnect();
   }
