@@ -10,12 +10,12 @@
  *
  *   node bench/flink-vs-native.ts [--events 500000] [--keys 1000]
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import kafkajs from 'kafkajs';
 import { PipelineSpec } from '../crds/pipeline.ts';
+import { AggregationEngine } from '../dataplane/processor/engine/aggregation-engine.ts';
+import { FakeClock } from '../lib/clock/clock.ts';
 import { JobManagerClient } from '../lib/flink/job-manager-client.ts';
 import { SqlGatewayClient } from '../lib/flink/sql-gateway-client.ts';
 import { translatePipeline } from '../operator/flink/flink-sql.ts';
@@ -131,18 +131,7 @@ async function flink(workload: Workload, input: string): Promise<Figure> {
   const translation = translatePipeline({
     namespace: 'bench',
     name,
-    spec: PipelineSpec.parse({
-      engine: 'Flink',
-      aggregate: [
-        {
-          name: 'q',
-          window: workload.window,
-          eventTime: { field: '/ts', maxOutOfOrderness: '0s' },
-          groupBy: ['/bidder'],
-          measures: workload.measures,
-        },
-      ],
-    }),
+    spec: specOf(workload),
     topics,
     bootstrapServers: process.env.WEIR_KAFKA_BROKERS!.split(','),
     checkpointIntervalMs: 1000,
@@ -191,9 +180,53 @@ async function rawConsume(input: string): Promise<Figure> {
   return { engine: 'kafkajs read+parse', workload: 'any', seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
-/** The built-in engine, once dataplane/processor has its window engine. */
-function nativeAvailable(): boolean {
-  return existsSync(join(import.meta.dirname, '..', 'dataplane', 'processor', 'window-engine.ts'));
+function specOf(workload: Workload) {
+  return PipelineSpec.parse({
+    engine: 'Flink',
+    aggregate: [
+      {
+        name: 'q',
+        window: workload.window,
+        eventTime: { field: '/ts', maxOutOfOrderness: '0s' },
+        groupBy: ['/bidder'],
+        measures: workload.measures,
+      },
+    ],
+  });
+}
+
+/**
+ * The built-in engine: dataplane/processor's aggregation engine fed by a kafkajs consumer in
+ * this process, as the processor feeds it, without the processor's output transactions (its
+ * Kafka loop is not on this branch): CPU of this process, consumption included.
+ */
+async function nativeEngine(workload: Workload, input: string): Promise<Figure> {
+  const engine = new AggregationEngine({
+    aggregations: specOf(workload).aggregate!,
+    clock: new FakeClock(),
+    partitions: [0],
+  });
+  const consumer = kafka.consumer({ groupId: `weir-bench-${run}-native-${workload.name}`, readUncommitted: false });
+  let seen = 0;
+  const closed = new Set<string>();
+  await consumer.connect();
+  await consumer.subscribe({ topic: input, fromBeginning: true });
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      for (const m of batch.messages) engine.process({ partition: 0, event: JSON.parse(m.value!.toString()) });
+      for (const r of engine.drain().results) if (r.final) closed.add(`${r.groupKey}/${r.windowStart}`);
+      seen += batch.messages.length;
+    },
+  });
+  while (seen < EVENTS + 1) await sleep(20);
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  await consumer.disconnect();
+  if (closed.size !== workload.expectedResults)
+    throw new Error(`native ${workload.name}: ${closed.size} windows, expected ${workload.expectedResults}`);
+  return { engine: 'native', workload: workload.name, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
 const perCore = (f: Figure) => (EVENTS + 1) / f.cpuSeconds;
@@ -213,8 +246,7 @@ for (const workload of WORKLOADS) {
   const f = await flink(workload, input);
   process.stdout.write(`${line(f)}   (${workload.expectedResults.toLocaleString('en')} windows, checked)\n`);
   process.stdout.write(`  flink / kafkajs read+parse, events/s/core: ${(perCore(f) / perCore(raw)).toFixed(3)}\n`);
-  if (!nativeAvailable())
-    process.stdout.write(
-      `  native ${workload.name}: not run: dataplane/processor has no window engine on this branch; ratio native / flink pending\n`,
-    );
+  const n = await nativeEngine(workload, input);
+  process.stdout.write(`${line(n)}   (${workload.expectedResults.toLocaleString('en')} windows, checked)\n`);
+  process.stdout.write(`  native / flink, events/s/core: ${(perCore(n) / perCore(f)).toFixed(2)}\n`);
 }

@@ -164,7 +164,8 @@ after(async () => {
 describe('a pipeline with engine Flink', () => {
   it('runs as a Flink job whose windows reach the output topic, too-late events the dead-letter topic', async () => {
     await eventually(() => applyWeirObject(clients.custom, pipeline() as never), 30_000);
-    const p = await jobCondition('JobRunning');
+    // The first job waits for the tenant, its topics and a first submission.
+    const p = await jobCondition('JobRunning', 240_000);
     assert.equal((await jobManager.job(p.status!.flink!.jobId!)).state, 'RUNNING');
     await eventually(async () => assert.equal((await get()).status?.phase, 'Running'), 30_000);
     await produce(kafka, INPUT, [

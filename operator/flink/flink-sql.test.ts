@@ -48,7 +48,7 @@ describe('translatePipeline', () => {
     [
       'turns a Sliding window into HOP of its slide and size',
       { type: 'Sliding', size: '10m', slide: '1m' },
-      /HOP\(TABLE `timed_0`, DESCRIPTOR\(`weir_event_time`\), INTERVAL '0 00:01:00.000' DAY TO SECOND\(3\), INTERVAL '0 00:10:00.000' DAY TO SECOND\(3\)\)/,
+      /HOP\(TABLE `open_0`, DESCRIPTOR\(`weir_slice_time`\), INTERVAL '0 00:01:00.000' DAY TO SECOND\(3\), INTERVAL '0 00:10:00.000' DAY TO SECOND\(3\)\)/,
     ],
     [
       'turns a Session window into SESSION partitioned by the group keys',
@@ -59,7 +59,7 @@ describe('translatePipeline', () => {
   for (const [name, window, want] of windows)
     it(name, () => assert.match(sql({ aggregate: [{ ...tumbling, window }] }), want));
 
-  it('takes event time from the field and the watermark from maxOutOfOrderness', () => {
+  it('takes event time from the field and the watermark from maxOutOfOrderness, a millisecond behind as Flink fires windows', () => {
     const text = sql();
     assert.match(
       text,
@@ -67,7 +67,7 @@ describe('translatePipeline', () => {
     );
     assert.match(
       text,
-      /WATERMARK FOR `weir_event_time` AS `weir_event_time` - INTERVAL '0 00:00:05.000' DAY TO SECOND\(3\)/,
+      /WATERMARK FOR `weir_event_time` AS `weir_event_time` - INTERVAL '0 00:00:05.001' DAY TO SECOND\(3\)/,
     );
   });
 

@@ -172,7 +172,10 @@ export function translatePipeline(input: FlinkJobInput): Translation {
     ];
     ddl.push(
       `CREATE TEMPORARY TABLE ${source} (${id('payload')} STRING, ${TIME} AS ${eventTimeExpression(a.eventTime.field)}, ` +
-        `WATERMARK FOR ${TIME} AS ${TIME} - ${interval(p.delayMs)}) WITH (${[
+        // Flink fires a window [start, end) once the watermark reaches end - 1 ms; engine
+        // Native closes it once the watermark (newest event time - maxOutOfOrderness)
+        // reaches end. One millisecond less here makes the two close the same windows.
+        `WATERMARK FOR ${TIME} AS ${TIME} - ${interval(p.delayMs + 1)}) WITH (${[
           ...kafka(input.topics.input),
           `'properties.group.id' = ${literal(`${base}.flink.${a.name}`)}`,
           `'scan.startup.mode' = 'group-offsets'`,
@@ -229,19 +232,26 @@ export function translatePipeline(input: FlinkJobInput): Translation {
           `WHERE ${lastOpen} <= ${watermark(TIME)}`,
       );
     } else {
-      // Every (event, window) pair: a pair whose window has fired is dropped; an event goes
-      // to the dead-letter topic when the last of its windows has (window_time is end - 1 ms).
-      const windowed = id(`windowed_${n}`);
+      // The slide-long slice of an event ends where the earliest window it belongs to ends:
+      // once the watermark passed that end the event is too late for all of its windows,
+      // and counted in none (as engine Native has it); otherwise it is on time in every one.
+      // Windows are then assigned on the slice's window_time, which lies in the same windows.
+      const sliced = id(`sliced_${n}`);
+      const open = id(`open_${n}`);
+      const slice = id('weir_slice_time');
+      ddl.push(
+        `CREATE TEMPORARY VIEW ${sliced} AS SELECT ${[id('payload'), TIME, ...keys.map((k) => k.column), ...fields.map((f) => f.column), ...distinct.map((d) => d.column)].join(', ')}, ` +
+          `${id('window_time')} AS ${slice} FROM TABLE(TUMBLE(TABLE ${timed}, DESCRIPTOR(${TIME}), ${interval(p.window.slideMs)}))`,
+        `CREATE TEMPORARY VIEW ${open} AS SELECT * FROM ${sliced} WHERE ${watermark(slice)} IS NULL OR ${slice} > ${watermark(slice)}`,
+      );
       const tvf =
         p.window.type === 'Tumbling'
-          ? `TUMBLE(TABLE ${timed}, DESCRIPTOR(${TIME}), ${interval(p.window.sizeMs)})`
-          : `HOP(TABLE ${timed}, DESCRIPTOR(${TIME}), ${interval(p.window.slideMs)}, ${interval(p.window.sizeMs)})`;
-      ddl.push(`CREATE TEMPORARY VIEW ${windowed} AS SELECT * FROM TABLE(${tvf})`);
-      const windowTime = id('window_time');
+          ? `TUMBLE(TABLE ${open}, DESCRIPTOR(${slice}), ${interval(p.window.sizeMs)})`
+          : `HOP(TABLE ${open}, DESCRIPTOR(${slice}), ${interval(p.window.slideMs)}, ${interval(p.window.sizeMs)})`;
       inserts.push(
-        aggregate(windowed, `${watermark(windowTime)} IS NULL OR ${windowTime} > ${watermark(windowTime)}`),
-        `INSERT INTO ${deadLetter} SELECT ${id('payload')}, ${deadLetterHeaders('too-late', a.name)} FROM ${windowed} ` +
-          `WHERE ${id('window_start')} + ${interval(p.window.slideMs)} > ${TIME} AND ${windowTime} <= ${watermark(windowTime)}`,
+        aggregate(`TABLE(${tvf})`, 'TRUE'),
+        `INSERT INTO ${deadLetter} SELECT ${id('payload')}, ${deadLetterHeaders('too-late', a.name)} FROM ${sliced} ` +
+          `WHERE ${slice} <= ${watermark(slice)}`,
       );
     }
   }
