@@ -20,12 +20,19 @@ export const ProcessorConfig = z.object({
   pipeline: z.object({ namespace: Name, name: Name }),
   consumerGroup: z.string().min(1).max(255),
   kafka: z.object({ bootstrapServers: z.array(HostPort).min(1) }),
-  topics: z.object(
-    Object.fromEntries(TopicRoles.map((role) => [role, z.string().min(1).max(249)])) as Record<
+  topics: z.object({
+    ...(Object.fromEntries(TopicRoles.map((role) => [role, z.string().min(1).max(249)])) as Record<
       (typeof TopicRoles)[number],
       z.ZodString
-    >,
-  ),
+    >),
+    // Only while spec.sinks.topic is enabled.
+    Output: z.string().min(1).max(249).optional(),
+  }),
+  /** The tenant the pipeline belongs to: its Redis keys and Postgres schema, and what of its data must be masked. */
+  tenant: z.object({
+    name: Name,
+    piiFields: z.array(z.string().min(1).max(256)).max(64).default([]),
+  }),
   spec: PipelineSpec,
 });
 

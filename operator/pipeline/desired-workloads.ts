@@ -17,6 +17,7 @@ import type { PipelineSpec } from '../../crds/pipeline.ts';
 import type { TopicSpec } from '../../lib/kafka/topic-admin.ts';
 import { serializeProcessorConfig, type ProcessorConfigInput } from '../../lib/platform/processor-config.ts';
 import { consumerGroup, pipelineLabels, processorName, type TopicRole } from '../../lib/platform/pipeline-names.ts';
+import { CREDENTIALS_SECRET } from '../../lib/platform/tenant-names.ts';
 
 /** What the builders need to know about a Pipeline. */
 export interface PipelineInput {
@@ -29,7 +30,22 @@ export interface PipelineInput {
   image: string;
   /** Bootstrap servers of the Kafka cluster of the tenant's Region. */
   kafkaBootstrapServers: string[];
+  /** The tenant that owns the namespace, and the fields its data policy masks. */
+  tenant: { name: string; piiFields: string[] };
 }
+
+/** The processor's environment from the tenant's credentials Secret: it reaches Redis and Postgres as the tenant. */
+const CREDENTIAL_ENV: [env: string, key: string][] = [
+  ['WEIR_REDIS_ENDPOINT', 'redis-endpoint'],
+  ['WEIR_REDIS_USERNAME', 'redis-username'],
+  ['WEIR_REDIS_PASSWORD', 'redis-password'],
+  ['WEIR_REDIS_KEY_PREFIX', 'redis-key-prefix'],
+  ['WEIR_POSTGRES_ENDPOINT', 'postgres-endpoint'],
+  ['WEIR_POSTGRES_DATABASE', 'postgres-database'],
+  ['WEIR_POSTGRES_USERNAME', 'postgres-username'],
+  ['WEIR_POSTGRES_PASSWORD', 'postgres-password'],
+  ['WEIR_POSTGRES_SCHEMA', 'postgres-schema'],
+];
 
 /** The configuration the processor reads: the spec plus everything the operator resolved. */
 export function compiledConfig(p: PipelineInput): string {
@@ -38,6 +54,7 @@ export function compiledConfig(p: PipelineInput): string {
     consumerGroup: consumerGroup(p.namespace, p.name),
     kafka: { bootstrapServers: p.kafkaBootstrapServers },
     topics: Object.fromEntries([...p.topics].map(([role, t]) => [role, t.name])) as ProcessorConfigInput['topics'],
+    tenant: p.tenant,
     spec: p.spec,
   });
 }
@@ -82,6 +99,10 @@ export function desiredDeployment(p: PipelineInput, replicas: number | undefined
               env: [
                 { name: 'WEIR_PIPELINE', value: `${p.namespace}/${p.name}` },
                 { name: 'WEIR_PIPELINE_CONFIG', value: '/etc/weir/pipeline.json' },
+                ...CREDENTIAL_ENV.map(([name, key]) => ({
+                  name,
+                  valueFrom: { secretKeyRef: { name: CREDENTIALS_SECRET, key } },
+                })),
               ],
               ports: [{ name: 'metrics', containerPort: 9090 }],
               readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' } },

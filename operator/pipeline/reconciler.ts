@@ -154,7 +154,7 @@ export class PipelineReconciler implements Reconciler {
     const status: PipelineStatus = { ...pipeline.status };
     const [topicsPart, workloadPart] = await Promise.all([
       this.#topics(pipeline, this.#o.kafka.forRegion(region), topics, status),
-      this.#workloads(pipeline, region, topics, status),
+      this.#workloads(pipeline, region, tenant, topics, status),
     ]);
     const paused = pipeline.spec.lifecycle.desiredPhase === 'Paused';
     const ready = summarize(
@@ -308,6 +308,7 @@ export class PipelineReconciler implements Reconciler {
   async #workloads(
     pipeline: PipelineObject,
     region: RegionObject,
+    tenant: TenantObject,
     topics: Map<
       TopicRole,
       { name: string; partitions: number; replicationFactor: number; config: Record<string, string> }
@@ -324,6 +325,7 @@ export class PipelineReconciler implements Reconciler {
       topics,
       image: this.#o.processorImage,
       kafkaBootstrapServers: region.spec.kafka.bootstrapServers,
+      tenant: { name: tenant.metadata!.name!, piiFields: tenant.spec.dataPolicy?.piiFields ?? [] },
     };
     const paused = pipeline.spec.lifecycle.desiredPhase === 'Paused';
     const deployment = this.#o.children.get('Deployment', namespace, processorName(name)) as
