@@ -137,3 +137,32 @@ export function retryOf(
     },
   };
 }
+
+/** Reasons a re-drive takes unless told otherwise: the rest would fail the same way again. */
+export const REDRIVABLE: readonly DeadLetterReason[] = [
+  DeadLetterReason.RetriesExhausted,
+  DeadLetterReason.EnrichmentMiss,
+  DeadLetterReason.FunctionFailed,
+];
+
+/**
+ * A dead letter sent back through the retry topic, due at once, with a fresh set of
+ * retries, to the partition it came from; `weir-redriven-from` says which dead letter it was.
+ */
+export function redriven(retryTopic: string, dead: ConsumedRecord, now: number): OutgoingRecord {
+  const source = sourceOf(dead);
+  return {
+    topic: retryTopic,
+    partition: source.partition,
+    key: dead.key,
+    value: dead.value,
+    headers: {
+      [Header.sourceTopic]: source.topic,
+      [Header.sourcePartition]: String(source.partition),
+      [Header.sourceOffset]: source.offset,
+      [Header.retryAttempt]: '0',
+      [Header.retryNotBefore]: String(now),
+      [Header.redrivenFrom]: `${dead.topic}:${dead.partition}:${dead.offset}`,
+    },
+  };
+}

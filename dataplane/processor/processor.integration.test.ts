@@ -167,4 +167,90 @@ describe('the processor', () => {
     );
     assert.deepEqual(rows.rows[0], { windows: expected.size, n: events.length });
   });
+
+  it("masks the tenant's PII fields before anything is stored, and still groups and counts by them", async () => {
+    const pipeline = await createPipeline(
+      tenant,
+      'private',
+      tumblingSpec('private_windows', {
+        aggregate: [
+          {
+            name: 'per_user',
+            window: { type: 'Tumbling', size: '10s' },
+            eventTime: { field: '/ts', maxOutOfOrderness: '1s', idleTimeout: '1s' },
+            groupBy: ['/user'],
+            measures: [
+              { name: 'n', type: 'Count' },
+              { name: 'cards', type: 'Distinct', field: '/card' },
+            ],
+          },
+        ],
+      }),
+      { piiFields: ['/user', '/card'] },
+    );
+    await startProcessor(pipeline);
+    const emails = ['alice@example.com', 'bob@example.com'];
+    const events = Array.from({ length: 40 }, (_, i) => ({
+      user: emails[i % 2],
+      card: `4111-${i % 4}`,
+      ts: BASE + i * 100,
+    }));
+    await produce(kafka, pipeline.topics.Input, events, (e: { user: string }) => e.user);
+    const records = await readCommitted(kafka, pipeline.topics.Output!, (r) => finals(r).size >= 2);
+    const results = [...finals(records).values()];
+    assert.deepEqual(
+      results.map((r) => r.measures).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+      [
+        { n: 20, cards: 2 },
+        { n: 20, cards: 2 },
+      ],
+    );
+    for (const r of results) assert.match(String(r.group['/user']), /^pii:[A-Za-z0-9_-]{22}$/);
+    const stored = [
+      JSON.stringify(records.map((r) => r.value?.toString())),
+      JSON.stringify(
+        await Promise.all(
+          (await redis.keys(`tenant:${tenant.name}:*private*`)).map(async (k) => [
+            k,
+            (await redis.type(k)) === 'hash' ? await redis.hgetall(k) : await redis.zrange(k, 0, -1),
+          ]),
+        ),
+      ),
+      JSON.stringify((await postgres.query(`SELECT * FROM "${tenant.schema}".private_windows`)).rows),
+      JSON.stringify(
+        (await readCommitted(kafka, pipeline.topics.Changelog, (r) => r.length > 0)).map((r) => [
+          r.key?.toString(),
+          r.value?.toString(),
+        ]),
+      ),
+    ].join('\n');
+    for (const secret of [...emails, '4111-0', '4111-1']) assert.ok(!stored.includes(secret), `${secret} was stored`);
+  });
+
+  it('runs with the topic sink off, when the pipeline has no output topic at all', async () => {
+    const pipeline = await createPipeline(
+      tenant,
+      'quiet',
+      tumblingSpec('quiet_windows', { sinks: { redis: { ttl: '1h' }, topic: { enabled: false } } }),
+    );
+    assert.equal(pipeline.topics.Output, undefined);
+    await startProcessor(pipeline);
+    await produce(
+      kafka,
+      pipeline.topics.Input,
+      [
+        { user: 'u1', ts: BASE, amount: 2 },
+        { user: 'u1', ts: BASE + 5, amount: 3 },
+      ],
+      (e: { user: string }) => e.user,
+    );
+    const key = currentResultKey(tenant.name, 'quiet', 'per_user', '["u1"]');
+    const deadline = Date.now() + 20_000;
+    while ((await redis.hget(key, 'final')) !== 'true' && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(
+      [await redis.hget(key, 'm:n'), await redis.hget(key, 'm:total'), await redis.hget(key, 'final')],
+      ['2', '5', 'true'],
+    );
+  });
 });

@@ -34,6 +34,8 @@ export class PostgresLookupSource implements LookupSource {
     try {
       return { records: this.#byKey((await this.#pool.query(sql, [keys])).rows), errors: new Map() };
     } catch (err) {
+      // The table may have changed (a column type fixed): its key column is looked up again next time.
+      this.#columnType = undefined;
       if (keys.length === 1) return { records: new Map(), errors: new Map([[keys[0]!, err as Error]]) };
       // One bad key (say, text for an integer column) must not fail the others: each on its own.
       const answers = await Promise.all(keys.map((k) => this.fetch([k])));
