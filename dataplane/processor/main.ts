@@ -10,7 +10,7 @@
  *   WEIR_PIPELINE_CONFIG=/etc/weir/pipeline.json node dataplane/processor/main.ts
  */
 // First: kafkajs must load with its read_committed filter fixed, before anything else imports it.
-import '../../lib/kafka/consumer-kafkajs-read-committed.ts';
+import '../../lib/kafka/consumer-kafkajs-fixed.ts';
 import { systemClock } from '../../lib/clock/clock.ts';
 import { KafkajsTopicAdmin } from '../../lib/kafka/kafkajs-topic-admin.ts';
 import { serveHealth } from '../../lib/observability/health-server.ts';
@@ -88,7 +88,7 @@ async function run(settings: ProcessorSettings, config: ProcessorConfig, log: Lo
       why: plan.modeReason,
       delivery: settings.delivery,
     },
-    'processor starting',
+    'processor started',
   );
   await runtime.start();
   const signal = await stopping;

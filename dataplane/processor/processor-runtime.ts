@@ -44,7 +44,12 @@ export interface ProcessorRuntimeOptions {
   tickIntervalMs?: number;
   /** Names this replica in Kafka's client ids. */
   clientId: string;
+  /** Least time between two current results of an open window; {@link RESULT_INTERVAL_MS} unless given. */
+  resultIntervalMs?: number;
 }
+
+/** An open window's current result goes to Redis at most once a second; closed windows' results go at once. */
+export const RESULT_INTERVAL_MS = 1_000;
 
 export class ProcessorRuntime {
   readonly #o: ProcessorRuntimeOptions;

@@ -16,7 +16,7 @@
 import { parseArgs } from 'node:util';
 import { systemClock, type Clock } from '../../lib/clock/clock.ts';
 import { KafkajsGroupConsumer } from '../../lib/kafka/consumer-kafkajs.ts';
-import kafkajs from '../../lib/kafka/consumer-kafkajs-read-committed.ts';
+import kafkajs from '../../lib/kafka/consumer-kafkajs-fixed.ts';
 import type { BatchCommitter } from '../../lib/kafka/transaction.ts';
 import { KafkajsTransactionalCommitter } from '../../lib/kafka/transaction-kafkajs.ts';
 import { createLogger, type Logger } from '../../lib/observability/logger.ts';

@@ -182,10 +182,15 @@ export class Task {
     const records: ConsumedRecord[] = [];
     let until = BigInt(batch.nextOffset);
     let holdUntil: number | undefined;
+    // Offsets rise through a batch: only its head can hold records the state has already.
+    let skipping = from > 0n;
     for (const r of batch.records) {
-      if (BigInt(r.offset) < from) continue;
+      if (skipping) {
+        if (BigInt(r.offset) < from) continue;
+        skipping = false;
+      }
       // Only the processor's own records say where they came from; an input record may not claim to.
-      if (!retried) for (const h of Object.keys(r.headers)) if (h.startsWith('weir-')) delete r.headers[h];
+      if (!retried) for (const h in r.headers) if (h.startsWith('weir-')) delete r.headers[h];
       if (retried && notBefore(r) > now) {
         // Not due yet: the rest of this partition waits, the input partition does not.
         until = BigInt(r.offset);
@@ -216,15 +221,17 @@ export class Task {
       this.#o.metrics.deadLetters.labels(reason).inc();
     };
     const decoded = records.map(decode);
-    const valid = decoded.filter((d): d is Extract<Decoded, { event: unknown }> => 'event' in d);
-    const enriched = await this.#o.enricher.enrich(valid.map((d) => d.event));
-    const outcomes = new Map(valid.map((d, i) => [d, enriched[i]!]));
+    const events: Record<string, unknown>[] = [];
+    for (const d of decoded) if ('event' in d) events.push(d.event);
+    const enriched = await this.#o.enricher.enrich(events);
+    let next = 0;
     for (const d of decoded) {
       if (!('event' in d)) {
         dlq(d.record, d.invalid, d.message);
         continue;
       }
-      const outcome = outcomes.get(d)!;
+      // Outcomes come in the order of the events given.
+      const outcome = enriched[next++]!;
       if (outcome.kind === 'failed') {
         const retry = retryOf(
           config.topics.Retry,

@@ -7,7 +7,7 @@
  * never committed, whose assigner hands it exactly the partitions asked for.
  */
 import { randomUUID } from 'node:crypto';
-import kafkajs from './consumer-kafkajs-read-committed.ts';
+import kafkajs from './consumer-kafkajs-fixed.ts';
 import type { Logger } from '../observability/logger.ts';
 import { Errors, weirError } from '../errors/errors.ts';
 import { kafkajsClient } from './consumer-kafkajs.ts';

@@ -11,7 +11,7 @@
  * zombies with one transactional id per task instead (see transaction-kafkajs.ts).
  */
 import type { Consumer, EachBatchPayload, LogEntry } from 'kafkajs';
-import kafkajs from './consumer-kafkajs-read-committed.ts';
+import kafkajs from './consumer-kafkajs-fixed.ts';
 import type { Logger } from '../observability/logger.ts';
 import type {
   BatchControl,
@@ -51,7 +51,9 @@ export function kafkajsClient(options: {
 
 function headersOf(raw: Record<string, unknown> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(raw ?? {})) {
+  if (!raw) return out;
+  for (const k in raw) {
+    const v = raw[k];
     if (Buffer.isBuffer(v)) out[k] = v.toString('utf8');
     else if (typeof v === 'string') out[k] = v;
   }

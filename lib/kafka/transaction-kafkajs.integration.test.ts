@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import kafkajs from './consumer-kafkajs-read-committed.ts';
+import kafkajs from './consumer-kafkajs-fixed.ts';
 import { Errors, hasCode } from '../errors/errors.ts';
 import { silentLogger } from '../observability/logger.ts';
 import { readCompacted } from './consumer-compacted-reader.ts';

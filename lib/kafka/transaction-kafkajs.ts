@@ -9,7 +9,7 @@
  * Kafka then aborts the old owner's open transaction and refuses its later ones.
  */
 import type { Producer, Transaction } from 'kafkajs';
-import kafkajs from './consumer-kafkajs-read-committed.ts';
+import kafkajs from './consumer-kafkajs-fixed.ts';
 import { Errors, weirError } from '../errors/errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { GroupConsumer, OffsetCommit } from './consumer.ts';
@@ -34,6 +34,37 @@ function topicMessages(records: OutgoingRecord[]) {
     byTopic.set(r.topic, list);
   }
   return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+}
+
+/** Bytes a record takes in a request, roughly. */
+function sizeOf(r: OutgoingRecord): number {
+  let size = 32 + (r.key?.length ?? 0) + (r.value?.length ?? 0);
+  for (const k in r.headers) size += k.length + r.headers[k]!.length + 8;
+  return size;
+}
+
+/**
+ * The records in sends small enough for the broker: kafkajs puts a send's records for one
+ * partition in one record batch, which Kafka refuses beyond max.message.bytes (1 MiB by
+ * default). A batch's results and changelog can exceed that; several sends in one
+ * transaction cannot.
+ */
+export function sendChunks(records: OutgoingRecord[], maxBytes = 512 * 1024): OutgoingRecord[][] {
+  const chunks: OutgoingRecord[][] = [];
+  let current: OutgoingRecord[] = [];
+  let bytes = 0;
+  for (const r of records) {
+    const size = sizeOf(r);
+    if (current.length && bytes + size > maxBytes) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(r);
+    bytes += size;
+  }
+  if (current.length) chunks.push(current);
+  return chunks;
 }
 
 function offsetTopics(offsets: OffsetCommit[]) {
@@ -66,6 +97,11 @@ export class KafkajsTransactionalCommitter implements BatchCommitter {
       transactionTimeout: 60_000,
       allowAutoTopicCreation: false,
       createPartitioner: Partitioners.DefaultPartitioner,
+      // A transaction begun right after the last one committed is refused with
+      // CONCURRENT_TRANSACTIONS until the broker has written the last one's markers, a few
+      // milliseconds. With kafkajs's usual backoff (from 200 ms, doubling) every commit
+      // waited about a second; retried every few milliseconds instead.
+      retry: { retries: 30, initialRetryTime: 5, maxRetryTime: 1_000, factor: 0.2, multiplier: 1.5 },
     });
   }
 
@@ -80,7 +116,7 @@ export class KafkajsTransactionalCommitter implements BatchCommitter {
     let txn: Transaction | undefined;
     try {
       txn = await this.#producer.transaction();
-      if (records.length) await txn.sendBatch({ topicMessages: topicMessages(records), acks: -1 });
+      for (const chunk of sendChunks(records)) await txn.sendBatch({ topicMessages: topicMessages(chunk), acks: -1 });
       if (offsets.length) await txn.sendOffsets({ consumerGroupId: this.#groupId, topics: offsetTopics(offsets) });
       await txn.commit();
     } catch (err) {
@@ -119,7 +155,8 @@ export class KafkajsAtLeastOnceCommitter implements BatchCommitter {
 
   async commit(records: OutgoingRecord[], offsets: OffsetCommit[]): Promise<void> {
     try {
-      if (records.length) await this.#producer.sendBatch({ topicMessages: topicMessages(records), acks: -1 });
+      for (const chunk of sendChunks(records))
+        await this.#producer.sendBatch({ topicMessages: topicMessages(chunk), acks: -1 });
       await this.#consumer.commit(offsets);
     } catch (err) {
       throw weirError(Errors.KafkaRequestFailed, `committing a batch failed: ${(err as Error).message}`, {

@@ -11,8 +11,10 @@ export interface Enricher {
   close(): Promise<void>;
 }
 
+const OK: EnrichOutcome = Object.freeze({ kind: 'ok' });
+
 /** For pipelines without spec.enrich. */
 export const noEnrichment: Enricher = {
-  enrich: async (events) => events.map(() => ({ kind: 'ok' })),
+  enrich: async (events) => events.map(() => OK),
   close: async () => undefined,
 };

@@ -10,7 +10,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Kafka, KafkaMessage } from 'kafkajs';
-import kafkajs from '../../../lib/kafka/consumer-kafkajs-read-committed.ts';
+import kafkajs from '../../../lib/kafka/consumer-kafkajs-fixed.ts';
 import { PipelineSpec, TopicRoles } from '../../../crds/pipeline.ts';
 import { PostgresTenantStore } from '../../../lib/postgres/postgres-tenant-store.ts';
 import { consumerGroup, topicName } from '../../../lib/platform/pipeline-names.ts';
@@ -177,7 +177,12 @@ export async function produce(
   events: unknown[],
   key: (e: never) => string | null = () => null,
 ): Promise<void> {
-  const producer = kafka.producer({ createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
+  // Idempotent, so that a retry after a broker restart does not write an event twice.
+  const producer = kafka.producer({
+    createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
+    idempotent: true,
+    maxInFlightRequests: 1,
+  });
   await producer.connect();
   try {
     for (let i = 0; i < events.length; i += 2_000)

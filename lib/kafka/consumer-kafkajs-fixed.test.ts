@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
-import kafkajs, { filterAbortedMessages } from './consumer-kafkajs-read-committed.ts';
+import kafkajs, { filterAbortedMessages, groupMessagesPerPartition } from './consumer-kafkajs-fixed.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -61,5 +61,17 @@ describe("kafkajs's read_committed filter", () => {
       ['13', '18', '19'],
     );
     assert.equal(typeof kafkajs.Kafka, 'function');
+  });
+
+  it("groups a producer's records by partition in order, as kafkajs's own did", () => {
+    const messages = Array.from({ length: 7 }, (_, i) => ({ i }));
+    const grouped = groupMessagesPerPartition({
+      topic: 't',
+      partitionMetadata: [{}, {}, {}],
+      messages,
+      partitioner: ({ message }) => (message as { i: number }).i % 3,
+    });
+    assert.deepEqual(grouped, { 0: [{ i: 0 }, { i: 3 }, { i: 6 }], 1: [{ i: 1 }, { i: 4 }], 2: [{ i: 2 }, { i: 5 }] });
+    assert.strictEqual(require('kafkajs/src/producer/groupMessagesPerPartition.js'), groupMessagesPerPartition);
   });
 });
