@@ -2,8 +2,9 @@
  * Counting objects that reached a condition, through an informer, so that measuring does
  * not load the API server with lists and a watch that ends is resumed.
  */
-import type { KubeConfig, KubernetesObject, KubernetesListObject } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { Informer } from '../lib/kube/informer.ts';
+import { KubeClient } from '../lib/kube/kube-client.ts';
 
 /** An object with Kubernetes conditions in its status. */
 export type WithConditions = KubernetesObject & { status?: { conditions?: { type: string; status: string }[] } };
@@ -22,7 +23,6 @@ export interface ConditionCount<T extends KubernetesObject> {
 export async function countCondition<T extends WithConditions>(options: {
   kubeConfig: KubeConfig;
   path: string;
-  list: () => Promise<KubernetesListObject<T>>;
   type: string;
   n: number;
   counts: (obj: T) => boolean;
@@ -31,9 +31,8 @@ export async function countCondition<T extends WithConditions>(options: {
   let resolve!: (at: number) => void;
   const reached = new Promise<number>((r) => (resolve = r));
   const informer = new Informer<T>({
-    kubeConfig: options.kubeConfig,
+    client: new KubeClient(options.kubeConfig, { fieldManager: 'weir-bench' }),
     path: options.path,
-    list: options.list,
     resyncPeriodMs: 0,
   });
   const count = (obj: T) => {

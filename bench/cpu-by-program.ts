@@ -15,6 +15,9 @@ const PROGRAMS = [
   'redis-server',
   'postgres',
   'operator/main.ts',
+  'org.apache.flink.runtime.taskexecutor.TaskManagerRunner',
+  'org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint',
+  'org.apache.flink.table.gateway.SqlGateway',
 ] as const;
 
 const TICKS_PER_SECOND = 100;

@@ -138,13 +138,6 @@ await eventually(
 const topicsReady = await countCondition({
   kubeConfig: connect().kc,
   path: `/apis/weir.dev/v1alpha1/namespaces/${namespace}/pipelines`,
-  list: () =>
-    clients.custom.listNamespacedCustomObject({
-      group: 'weir.dev',
-      version: 'v1alpha1',
-      namespace,
-      plural: 'pipelines',
-    }) as never,
   type: 'TopicsReady',
   n: N,
   counts: (p) => p.metadata?.name !== 'probe',

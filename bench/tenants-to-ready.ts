@@ -25,8 +25,9 @@ import {
   desiredOwnerRoleBinding,
   desiredResourceQuota,
 } from '../operator/tenant/desired-objects.ts';
-import { credentialsData, newPassword } from '../operator/tenant/reconciler.ts';
-import { Applier, controllerReference } from '../lib/kube/apply.ts';
+import { credentialsData, newPassword } from '../operator/tenant/credentials.ts';
+import { KubeClient } from '../lib/kube/kube-client.ts';
+import { controllerReference } from '../lib/kube/owner-reference.ts';
 import { withAppliedHash } from '../lib/controller/child-applier.ts';
 import { apiserverRequests, requestsPerItem, untilControllerManagerWatches } from './apiserver-requests.ts';
 import { countCondition } from './condition-count.ts';
@@ -105,12 +106,12 @@ const RAW_LABEL = 'bench.weir.dev/raw';
 
 // Baseline: the objects N tenants consist of, written straight to the API server: the
 // Tenant itself, and its namespace and children as the controller writes them, through the
-// operator's own request path (an Applier with its field manager), so that neither side
+// operator's own request path (its KubeClient and field manager), so that neither side
 // pays for a dearer client. Weir's children are owned by their Tenant; the raw Tenants go
 // before Weir starts, so the raw children are owned by one object that stays, a ClusterRole
 // without rules: the same kind of owner reference, which the API server, etcd and the
 // garbage collector handle alike.
-const writer = new Applier({ kubeConfig: clients.kc, fieldManager: 'weir-operator' });
+const writer = new KubeClient(clients.kc, { fieldManager: 'weir-operator' });
 const ownerRole = await writer.create({
   apiVersion: 'rbac.authorization.k8s.io/v1',
   kind: 'ClusterRole',
@@ -124,8 +125,7 @@ let t0 = performance.now();
 await pool(N, C, async (i) => {
   const name = `r${run}-${i}`;
   const namespace = `tenant-${name}`;
-  const input = { name, spec, ownerReference: owner };
-  // The Secret carries no hash annotation, as the controller writes it.
+  const input = { name, spec, ownerReference: owner, platformNamespace: 'weir-system' };
   const secret = desiredCredentialsSecret(
     input,
     namespace,
@@ -142,11 +142,11 @@ await pool(N, C, async (i) => {
       ...desiredNetworkPolicies(input, namespace),
       desiredOwnerRole(input, namespace),
       desiredOwnerRoleBinding(input, namespace),
-    ].map((c) => withAppliedHash(c)),
-    secret,
+    ].map((c) => withAppliedHash(c, Date.now())),
+    withAppliedHash(secret, Date.now()),
   ];
   await createTenant(name, { [RAW_LABEL]: run });
-  await writer.create(withAppliedHash(desiredNamespace(input, namespace)));
+  await writer.create(withAppliedHash(desiredNamespace(input, namespace), Date.now()));
   await Promise.all(children.map((c) => writer.create(c)));
 });
 const rawSeconds = (performance.now() - t0) / 1000;
@@ -198,8 +198,6 @@ const idleHeap = await liveHeapBytes(inspectPort);
 const ready = await countCondition({
   kubeConfig: clients.kc,
   path: '/apis/weir.dev/v1alpha1/tenants',
-  list: () =>
-    clients.custom.listClusterCustomObject({ group: 'weir.dev', version: 'v1alpha1', plural: 'tenants' }) as never,
   type: 'Ready',
   n: N,
   counts: (t) => t.metadata?.name?.startsWith(`b${run}-`) ?? false,

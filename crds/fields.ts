@@ -11,6 +11,25 @@ export const Duration = validated(z.string().max(32), {
   message: 'must be a duration such as 500ms, 30s, 5m or 1h30m',
 });
 
+/**
+ * A duration between `min` and `max`, both inclusive: every duration of the API has bounds
+ * that keep the platform safe (a window of a year, a retry delay of a microsecond or a
+ * retention of a decade would each exhaust something).
+ */
+export function boundedDuration(min: string, max: string) {
+  return validated(
+    z.string().max(32),
+    {
+      rule: `self.matches('${DURATION_PATTERN}')`,
+      message: 'must be a duration such as 500ms, 30s, 5m or 1h30m',
+    },
+    {
+      rule: `!self.matches('${DURATION_PATTERN}') || (duration(self) >= duration('${min}') && duration(self) <= duration('${max}'))`,
+      message: `must be between ${min} and ${max}`,
+    },
+  );
+}
+
 /** A JSON pointer (RFC 6901) to a field of an event, such as `/user/id`. */
 export const JsonPointer = validated(z.string().min(2).max(256), {
   rule: `self.matches('${JSON_POINTER_PATTERN}')`,

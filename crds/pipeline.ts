@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { immutable, isDurationExpr, listMap, listSet, validated } from './cel.ts';
-import { ConfigMapKeyRef, Conditions, Duration, Identifier, JsonPointer } from './fields.ts';
+import { boundedDuration, ConfigMapKeyRef, Conditions, Duration, Identifier, JsonPointer } from './fields.ts';
 import type { KindDefinition } from './kind-definition.ts';
 
 export const PipelineSource = z
@@ -25,7 +25,7 @@ export const PipelineSource = z
       z.int().min(1).max(7).default(1).describe('Replicas of every partition. Cannot be changed.'),
       immutable('replicationFactor'),
     ),
-    retention: Duration.default('168h').describe('How long the input topic keeps events.'),
+    retention: boundedDuration('1m', '8760h').default('168h').describe('How long the input topic keeps events.'),
     partitionKey: JsonPointer.optional().describe(
       'JSON pointer to the event field that picks the partition; events with the same value keep their order. Without it, events are spread over partitions by tenant.',
     ),
@@ -76,14 +76,16 @@ export const PipelineSchema = validated(
 export const CacheSettings = validated(
   z
     .object({
-      l1Ttl: Duration.default('30s').describe('How long a lookup stays in the in-process cache.'),
+      l1Ttl: boundedDuration('0s', '24h').default('30s').describe('How long a lookup stays in the in-process cache.'),
       l1MaxEntries: z
         .int()
         .min(0)
         .max(10_000_000)
         .default(10_000)
         .describe('Entries the in-process cache holds; 0 disables it.'),
-      l2Ttl: Duration.default('5m').describe('How long a lookup stays in the Redis cache; 0s disables it.'),
+      l2Ttl: boundedDuration('0s', '168h')
+        .default('5m')
+        .describe('How long a lookup stays in the Redis cache; 0s disables it.'),
     })
     .prefault({}),
   {
@@ -171,9 +173,11 @@ export const Window = validated(
       .describe(
         'Tumbling (fixed, non-overlapping), Sliding (fixed size, advancing by slide) or Session (closed after a gap of inactivity). Cannot be changed.',
       ),
-    size: Duration.optional().describe('Length of a tumbling or sliding window.'),
-    slide: Duration.optional().describe('How far a sliding window advances; at most size.'),
-    gap: Duration.optional().describe('Inactivity that closes a session window.'),
+    size: boundedDuration('1s', '168h').optional().describe('Length of a tumbling or sliding window; 1s to 168h.'),
+    slide: boundedDuration('1s', '168h')
+      .optional()
+      .describe('How far a sliding window advances; at most size, and at least a thousandth of it.'),
+    gap: boundedDuration('1s', '24h').optional().describe('Inactivity that closes a session window; 1s to 24h.'),
   }),
   {
     rule: "self.type != 'Tumbling' || (has(self.size) && !has(self.slide) && !has(self.gap))",
@@ -193,6 +197,11 @@ export const Window = validated(
     fieldPath: '.slide',
   },
   {
+    rule: `!has(self.size) || !has(self.slide) || !${isDurationExpr('self.size')} || !${isDurationExpr('self.slide')} || duration(self.size).getSeconds() <= 1000 * duration(self.slide).getSeconds()`,
+    message: 'an event may fall into at most 1000 sliding windows: size must not exceed 1000 times slide',
+    fieldPath: '.slide',
+  },
+  {
     rule: 'self.type == oldSelf.type',
     message: 'window type is immutable: add a new aggregation instead',
     fieldPath: '.type',
@@ -206,9 +215,9 @@ export const Aggregation = validated(
     eventTime: z
       .object({
         field: JsonPointer.describe('JSON pointer to the event-time field (RFC 3339 string or epoch milliseconds).'),
-        maxOutOfOrderness: Duration.default('5s').describe(
-          'How far behind the newest event time the watermark trails.',
-        ),
+        maxOutOfOrderness: boundedDuration('0s', '24h')
+          .default('5s')
+          .describe('How far behind the newest event time the watermark trails.'),
         idleTimeout: validated(
           Duration.default('10s').describe(
             'How long a partition may go without events before it stops holding the watermark back; once every partition is idle, event time is taken to advance with the clock, so windows still close. Between 100ms and 1h.',
@@ -220,9 +229,11 @@ export const Aggregation = validated(
         ),
       })
       .describe('Where event time comes from and how the watermark follows it.'),
-    allowedLateness: Duration.default('0s').describe(
-      'How long after the watermark passes a window late events still update it; later ones go to the dead-letter topic.',
-    ),
+    allowedLateness: boundedDuration('0s', '168h')
+      .default('0s')
+      .describe(
+        'How long after the watermark passes a window late events still update it; later ones go to the dead-letter topic.',
+      ),
     groupBy: listSet(z.array(JsonPointer).max(8))
       .optional()
       .describe('JSON pointers to the fields results are grouped by.'),
@@ -254,7 +265,9 @@ export const UserFunction = z.object({
 export const PipelineSinks = z
   .object({
     redis: z
-      .object({ ttl: Duration.default('24h').describe('How long a window result stays readable in Redis.') })
+      .object({
+        ttl: boundedDuration('1s', '720h').default('24h').describe('How long a window result stays readable in Redis.'),
+      })
       .optional()
       .describe('Keep current window results in Redis for low-latency reads.'),
     postgres: z
@@ -300,8 +313,8 @@ export const PipelineFailure = z
     backoff: validated(
       z
         .object({
-          initial: Duration.default('1s').describe('Delay before the first retry.'),
-          max: Duration.default('5m').describe('Longest delay between retries.'),
+          initial: boundedDuration('10ms', '1h').default('1s').describe('Delay before the first retry.'),
+          max: boundedDuration('100ms', '24h').default('5m').describe('Longest delay between retries.'),
           multiplier: z.number().min(1).max(10).default(2).describe('Factor the delay grows by after each retry.'),
         })
         .prefault({}),
@@ -401,6 +414,29 @@ export const PipelineStatus = z.object({
     .object({
       jobId: z.string().max(64).optional().describe('Id of the running Flink job.'),
       lastSavepoint: z.string().max(2048).optional().describe('Path of the last savepoint.'),
+      jobName: z.string().max(512).optional().describe('Name of the job: weir/<namespace>/<name>@<hash of its SQL>.'),
+      jobState: z.string().max(32).optional().describe('State of the job as Flink reports it, such as RUNNING.'),
+      stateSignature: z
+        .string()
+        .max(64)
+        .optional()
+        .describe(
+          'Digest of what the state of the job and of lastSavepoint consists of; a savepoint restores only into a job with the same.',
+        ),
+      savepointRequest: z
+        .string()
+        .max(253)
+        .optional()
+        .describe('The weir.dev/flink-savepoint annotation value the last on-demand savepoint was taken for.'),
+      operation: z
+        .object({
+          kind: z.enum(['Upgrade', 'Suspend', 'Savepoint']).describe('Why the savepoint is taken.'),
+          jobId: z.string().max(64).describe('Job the savepoint is taken of.'),
+          triggerId: z.string().max(64).describe('Trigger id of the savepoint request.'),
+          attempt: z.int().min(1).describe('Attempt of this savepoint, from 1.'),
+        })
+        .optional()
+        .describe('A savepoint in progress.'),
     })
     .optional()
     .describe('The Flink job, when engine is Flink.'),

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { isDurationExpr, listMap, listSet, validated } from './cel.ts';
-import { Cidr, Conditions, Duration, Identifier } from './fields.ts';
+import { boundedDuration, Cidr, Conditions, Identifier } from './fields.ts';
 import type { KindDefinition } from './kind-definition.ts';
 
 export const RateLimitKey = validated(
@@ -29,7 +29,7 @@ export const RateLimitRule = validated(
     name: Identifier.describe('Name of the rule, unique in the policy; shown in metrics and responses.'),
     key: RateLimitKey.describe('What the limit is counted per.'),
     rate: z.int().min(1).max(1_000_000_000).describe('Requests (or bytes) allowed per period; must be positive.'),
-    per: Duration.default('1s').describe('Period the rate is measured over.'),
+    per: boundedDuration('0s', '24h').default('1s').describe('Period the rate is measured over; at most 24h.'),
     unit: z.enum(['Requests', 'Bytes']).default('Requests').describe('Whether rate counts requests or payload bytes.'),
     burst: z
       .int()

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { listMap, listSet, validated } from './cel.ts';
-import { Cidr, Conditions, DnsLabel, Duration, HttpUrl, JsonPointer, Quantity } from './fields.ts';
+import { boundedDuration, Cidr, Conditions, DnsLabel, HttpUrl, JsonPointer, Quantity } from './fields.ts';
 import type { KindDefinition } from './kind-definition.ts';
 
 export const TenantOwner = validated(
@@ -40,13 +40,35 @@ export const TenantQuotas = z
       .default(1000)
       .describe('Concurrent WebSocket connections across all gateways.'),
     pipelines: z.int().min(0).max(1000).default(10).describe('How many Pipelines the tenant may have.'),
+    configMaps: z
+      .int()
+      .min(4)
+      .max(10_000)
+      .default(100)
+      .describe(
+        "ConfigMaps the tenant namespace may hold, the processors' configurations and the namespace's root CA included.",
+      ),
+    secrets: z
+      .int()
+      .min(2)
+      .max(10_000)
+      .default(50)
+      .describe('Secrets the tenant namespace may hold, its credentials Secret included.'),
+    postgresConnections: z
+      .int()
+      .min(1)
+      .max(1000)
+      .default(20)
+      .describe("Concurrent sessions the tenant's Postgres role may hold (its processors and serving share them)."),
     partitions: z
       .int()
       .min(1)
       .max(100_000)
       .default(64)
       .describe("Total Kafka partitions over all the tenant's topics."),
-    maxRetention: Duration.default('168h').describe('Longest retention a Pipeline of the tenant may ask for.'),
+    maxRetention: boundedDuration('1m', '8760h')
+      .default('168h')
+      .describe('Longest retention a Pipeline of the tenant may ask for.'),
     cpu: Quantity.default('8').describe('CPU the tenant namespace may request in total (ResourceQuota requests.cpu).'),
     memory: Quantity.default('16Gi').describe(
       'Memory the tenant namespace may request in total (ResourceQuota requests.memory).',
@@ -103,7 +125,14 @@ export const TenantDataPolicy = z
 export const TenantSpec = validated(
   z.object({
     displayName: z.string().max(256).optional().describe('Human-readable name of the customer.'),
-    namespace: validated(DnsLabel, { rule: 'self == oldSelf', message: 'namespace is immutable' })
+    namespace: validated(
+      DnsLabel,
+      { rule: 'self == oldSelf', message: 'namespace is immutable' },
+      {
+        rule: "!(self == 'default' || self.startsWith('kube-') || self == 'weir-system')",
+        message: 'must not be default, a kube- namespace or weir-system: those belong to the cluster and the platform',
+      },
+    )
       .optional()
       .describe('Namespace the tenant owns; defaults to tenant-<name>. Cannot be changed.'),
     owners: z
@@ -150,6 +179,11 @@ export const TenantStatus = z.object({
     .max(253)
     .optional()
     .describe('Secret in the tenant namespace that holds the generated credentials.'),
+  region: z
+    .string()
+    .max(63)
+    .optional()
+    .describe("Region the tenant's backends were created in; they are used and cleaned up there."),
 });
 
 export type TenantSpec = z.output<typeof TenantSpec>;

@@ -164,11 +164,29 @@ export function apiErrorMessage(err: unknown): string {
  * account, so e2e tests run the operator with exactly the permissions the chart grants.
  */
 export async function operatorKubeconfig(clients: Clients, namespace: string): Promise<string> {
+  return serviceAccountKubeconfig(clients, namespace, 'weir-operator');
+}
+
+/** Installs the chart's RBAC in `namespace` and returns a kubeconfig of one of its service accounts. */
+export async function serviceAccountKubeconfig(
+  clients: Clients,
+  namespace: string,
+  serviceAccount: string,
+): Promise<string> {
   const rendered = spawnSync('helm', ['template', 'weir', join(root, 'charts', 'weir'), '--namespace', namespace], {
     encoding: 'utf8',
   });
   if (rendered.status !== 0) throw new Error(`helm template failed:\n${rendered.stderr}`);
-  const rbacKinds = new Set(['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
+  // The RBAC, and the admission policy that keeps tenant owners off the operator's objects.
+  const rbacKinds = new Set([
+    'ServiceAccount',
+    'ClusterRole',
+    'ClusterRoleBinding',
+    'Role',
+    'RoleBinding',
+    'ValidatingAdmissionPolicy',
+    'ValidatingAdmissionPolicyBinding',
+  ]);
   const docs = parseAllDocuments(rendered.stdout)
     .map((d) => d.toJS() as KubernetesObject | null)
     .filter((d): d is KubernetesObject => d !== null && rbacKinds.has(d.kind ?? ''));
@@ -179,7 +197,7 @@ export async function operatorKubeconfig(clients: Clients, namespace: string): P
   if (applied.status !== 0) throw new Error(`applying the chart's RBAC failed:\n${applied.stderr}`);
   const token = await clients.core.createNamespacedServiceAccountToken({
     namespace,
-    name: 'weir-operator',
+    name: serviceAccount,
     body: { spec: { expirationSeconds: 7200, audiences: [] } },
   });
   const cluster = clients.kc.getCurrentCluster();
@@ -195,11 +213,11 @@ export async function operatorKubeconfig(clients: Clients, namespace: string): P
         skipTLSVerify: cluster.skipTLSVerify,
       },
     ],
-    users: [{ name: 'weir-operator', token: token.status?.token }],
-    contexts: [{ name: 'e2e', cluster: 'e2e', user: 'weir-operator' }],
+    users: [{ name: serviceAccount, token: token.status?.token }],
+    contexts: [{ name: 'e2e', cluster: 'e2e', user: serviceAccount }],
     currentContext: 'e2e',
   });
-  const path = join(mkdtempSync(join(tmpdir(), 'weir-e2e-')), 'operator.kubeconfig');
+  const path = join(mkdtempSync(join(tmpdir(), 'weir-e2e-')), `${serviceAccount}.kubeconfig`);
   writeFileSync(path, kc.exportConfig(), { mode: 0o600 });
   return path;
 }

@@ -9,10 +9,11 @@ import { after, before, describe, it } from 'node:test';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import kafkajs, { type Kafka } from 'kafkajs';
 import { hasLocalEnv, startComponent, stopComponent } from '../hack/local-env/control-client.ts';
-import { applyWeirObject, deleteWeirObject, type Clients } from './cluster.ts';
+import { applyWeirObject, deleteWeirObject, kubectl, type Clients } from './cluster.ts';
 import { eventually } from './eventually.ts';
 import type { OperatorProcess } from './operator-process.ts';
 import { env, readyTenant, setUpPlatform, startOperator } from './platform.ts';
+import { createTestTopics } from '../lib/kafka/testing/create-topics.ts';
 import { TOPIC_ID } from '../lib/kafka/topic-admin.ts';
 
 const { ConfigResourceTypes, logLevel } = kafkajs;
@@ -156,6 +157,32 @@ describe('a pipeline', () => {
       assert.equal(condition(p, 'WorkloadReady')?.status, 'True', JSON.stringify(condition(p, 'WorkloadReady')));
       assert.equal(p.status?.phase, 'Running');
     }, 90_000);
+  });
+
+  it('keeps the tenant’s owners off the processor’s ConfigMap, while they manage ConfigMaps of their own', async () => {
+    const asOwner = (...args: string[]) => kubectl(['--as=streams-owner', '-n', NS, ...args]);
+    const own = asOwner('create', 'configmap', 'owner-schema', '--from-literal=schema.json={}');
+    assert.equal(own.status, 0, own.stderr);
+    assert.equal(asOwner('delete', 'configmap', 'owner-schema').status, 0);
+    // Pointing the processor at another tenant's topics through its configuration is refused.
+    const patched = asOwner(
+      'patch',
+      'configmap',
+      'orders-processor',
+      '--type=merge',
+      '-p',
+      '{"data":{"pipeline.json":"{}"}}',
+    );
+    assert.notEqual(patched.status, 0);
+    assert.match(patched.stderr, /objects the Weir operator manages can only be changed by the operator/);
+    const deleted = asOwner('delete', 'configmap', 'orders-processor');
+    assert.notEqual(deleted.status, 0);
+    assert.match(deleted.stderr, /can only be changed by the operator/);
+    const quota = await clients.core.readNamespacedResourceQuota({ namespace: NS, name: 'weir-quota' });
+    assert.ok(
+      quota.spec?.hard?.['count/configmaps'] && quota.spec?.hard?.['count/secrets'],
+      'the quota counts ConfigMaps and Secrets',
+    );
   });
 
   it('grows its topics when partitions increase', async () => {
@@ -339,7 +366,7 @@ describe('a pipeline', () => {
     const admin = kafka.admin();
     await admin.connect();
     try {
-      await admin.createTopics({ topics: [{ topic: 'weir.tenant-streams.shared.input', numPartitions: 1 }] });
+      await createTestTopics(admin, [{ topic: 'weir.tenant-streams.shared.input', numPartitions: 1 }]);
     } finally {
       await admin.disconnect();
     }

@@ -12,7 +12,13 @@ import { OperatorProcess } from './operator-process.ts';
 export const PLATFORM = 'weir-system';
 export const REGION = 'e2e-local';
 /** Short re-sync and lease timings so that tests see convergence in seconds. */
-export const FAST = ['--resync-period=3', '--lease-duration=4', '--renew-deadline=3', '--retry-period=1'];
+export const FAST = [
+  '--resync-period=3',
+  '--lease-duration=4',
+  '--renew-deadline=3',
+  '--retry-period=1',
+  '--region-probe-period=2',
+];
 
 export function env(name: string): string {
   const value = process.env[name];

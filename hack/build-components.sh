@@ -3,9 +3,9 @@
 # version under $WEIR_CACHE (default ~/.cache/weir). Each component is skipped when its
 # cached binaries already exist, so a warm run takes well under a second.
 #
-#   hack/build-components.sh [kube|etcd|helm|kafka|debian|all]...
+#   hack/build-components.sh [kube|etcd|helm|kafka|flink|debian|all]...
 #
-# Go programs come from the Go module proxy, Kafka's jars from Maven Central, Redis and
+# Go programs come from the Go module proxy, Kafka's and Flink's jars from Maven Central, Redis and
 # PostgreSQL from Debian's packages. Versions are pinned in hack/versions.env.
 set -euo pipefail
 
@@ -127,6 +127,39 @@ POM
   log "kafka $v: done ($(ls "$out/libs" | wc -l) jars)"
 }
 
+# Flink publishes no distribution to Maven Central either (flink-dist is not served): the
+# session cluster is its runtime, table, SQL Gateway and connector jars in one lib folder,
+# as a distribution's lib/ would hold them, with a log4j backend.
+build_flink() {
+  local v=$FLINK_VERSION out=$cache/flink/$FLINK_VERSION-$FLINK_KAFKA_CONNECTOR_VERSION
+  [[ -f $out/libs/.complete ]] && { log "flink $v: cached"; return; }
+  log "flink $v: collecting jars from Maven Central"
+  mkdir -p "$out"
+  local deps="" a
+  for a in flink-runtime flink-clients flink-table-planner-loader flink-table-runtime flink-table-api-java \
+    flink-table-api-java-bridge flink-sql-gateway flink-json flink-connector-files flink-rpc-akka-loader \
+    flink-runtime-web; do
+    deps+="<dependency><groupId>org.apache.flink</groupId><artifactId>$a</artifactId><version>$v</version></dependency>"
+  done
+  deps+="<dependency><groupId>org.apache.flink</groupId><artifactId>flink-sql-connector-kafka</artifactId><version>$FLINK_KAFKA_CONNECTOR_VERSION</version></dependency>"
+  for a in log4j-slf4j-impl log4j-core log4j-api log4j-1.2-api; do
+    deps+="<dependency><groupId>org.apache.logging.log4j</groupId><artifactId>$a</artifactId><version>$FLINK_LOG4J_VERSION</version></dependency>"
+  done
+  cat >"$out/pom.xml" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>dev.weir.localenv</groupId>
+  <artifactId>flink-libs</artifactId>
+  <version>1</version>
+  <dependencies>$deps</dependencies>
+</project>
+POM
+  rm -rf "$out/libs"
+  quietly "$out/build.log" mvn -B -Dstyle.color=never -f "$out/pom.xml" dependency:copy-dependencies -DoutputDirectory="$out/libs" -DincludeScope=runtime
+  touch "$out/libs/.complete"
+  log "flink $v: done ($(ls "$out/libs" | wc -l) jars)"
+}
+
 # Redis and PostgreSQL servers come from Debian's packages when the machine lacks them.
 build_debian() {
   local need=()
@@ -151,8 +184,9 @@ for t in "${targets[@]}"; do
     etcd) build_etcd ;;
     helm) build_helm ;;
     kafka) build_kafka ;;
+    flink) build_flink ;;
     debian) build_debian ;;
-    all) build_debian; build_kafka; build_etcd; build_helm; build_kube ;;
+    all) build_debian; build_kafka; build_flink; build_etcd; build_helm; build_kube ;;
     *) echo "unknown component: $t" >&2; exit 2 ;;
   esac
 done

@@ -7,36 +7,41 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import {
-  AppsV1Api,
-  AutoscalingV2Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  NetworkingV1Api,
-  PolicyV1Api,
-  RbacAuthorizationV1Api,
-  type KubernetesListObject,
-  type KubernetesObject,
-} from '@kubernetes/client-node';
-import { createLogger, type Logger } from '../lib/observability/logger.ts';
-import { createRegistry } from '../lib/observability/metrics.ts';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { GROUP, VERSION } from '../crds/kind-definition.ts';
-import { ChildApplier, HASH_ANNOTATION } from '../lib/controller/child-applier.ts';
-import { Applier } from '../lib/kube/apply.ts';
 import { systemClock } from '../lib/clock/clock.ts';
-import { Controller } from '../lib/controller/controller.ts';
+import { APPLIED_AT_ANNOTATION, ChildApplier, HASH_ANNOTATION } from '../lib/controller/child-applier.ts';
+import { changedBeyondStatus, Controller } from '../lib/controller/controller.ts';
 import { createControllerMetrics } from '../lib/controller/controller-metrics.ts';
+import { Manager } from '../lib/controller/manager.ts';
+import { keyOf, type Reconciler } from '../lib/controller/reconcile.ts';
+import { createWorkQueueMetrics } from '../lib/controller/work-queue-metrics.ts';
 import { EventRecorder } from '../lib/kube/event-recorder.ts';
 import { Informer } from '../lib/kube/informer.ts';
+import { KubeClient } from '../lib/kube/kube-client.ts';
 import { loadKubeConfig } from '../lib/kube/kube-config.ts';
-import { Manager } from '../lib/controller/manager.ts';
 import { projectMetadata } from '../lib/kube/metadata-projection.ts';
-import { createWorkQueueMetrics } from '../lib/controller/work-queue-metrics.ts';
+import { GATEWAY_LEASE_LABEL, type GatewayLease } from '../lib/ratelimit/applied-policies.ts';
+import { createLogger, type Logger } from '../lib/observability/logger.ts';
+import { createRegistry } from '../lib/observability/metrics.ts';
+import {
+  CREDENTIALS_SECRET,
+  DEFAULT_PLATFORM_NAMESPACE,
+  MANAGED_BY,
+  TENANT_LABEL,
+  tenantNamespace,
+} from '../lib/platform/tenant-names.ts';
+import { FlinkClients } from './flink/flink-clients.ts';
+import { flinkStatusChanged, topicsReadyChanged } from './flink/flink-workload.ts';
+import { FlinkReconciler } from './flink/reconciler.ts';
+import { KafkaAdmins } from './pipeline/kafka-admins.ts';
+import { PipelineReconciler, type PipelineObject } from './pipeline/reconciler.ts';
+import { isGatewayLease } from './rate-limit-policy/policy-status.ts';
+import { RateLimitPolicyReconciler, type RateLimitPolicyObject } from './rate-limit-policy/reconciler.ts';
+import { RegionReconciler } from './region/reconciler.ts';
+import { LiveRegionProber } from './region/region-probes.ts';
 import { RegionBackends, type RegionObject } from './tenant/region-backends.ts';
 import { TenantReconciler, type TenantObject } from './tenant/reconciler.ts';
-import { MANAGED_BY, TENANT_LABEL, tenantNamespace } from '../lib/platform/tenant-names.ts';
-import { KafkaAdmins, PipelineReconciler, type PipelineObject } from './pipeline/reconciler.ts';
-import { keyOf } from '../lib/controller/reconcile.ts';
 
 /** The operator's settings. */
 export interface OperatorConfig {
@@ -53,6 +58,10 @@ export interface OperatorConfig {
   renewDeadlineMs: number;
   retryPeriodMs: number;
   processorImage: string;
+  /** The namespace the platform's own components run in; no tenant may take it. */
+  platformNamespace: string;
+  /** How often each Region's backends are probed. */
+  regionProbePeriodMs: number;
 }
 
 /** Reads flags and WEIR_* variables; unknown flags and bad numbers are errors that name the flag. */
@@ -73,6 +82,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
       'renew-deadline': { type: 'string' },
       'retry-period': { type: 'string' },
       'processor-image': { type: 'string' },
+      'platform-namespace': { type: 'string' },
+      'region-probe-period': { type: 'string' },
     },
   });
   const pick = (flag: keyof typeof values, variable: string, fallback: string): string =>
@@ -94,7 +105,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
     leaderElectionNamespace: pick(
       'leader-election-namespace',
       'WEIR_LEADER_ELECTION_NAMESPACE',
-      env.POD_NAMESPACE ?? 'weir-system',
+      env.POD_NAMESPACE ?? DEFAULT_PLATFORM_NAMESPACE,
     ),
     leaderElectionId: pick('leader-election-id', 'WEIR_LEADER_ELECTION_ID', 'weir-operator'),
     identity: pick('identity', 'WEIR_IDENTITY', `${env.POD_NAME ?? hostname()}_${randomBytes(4).toString('hex')}`),
@@ -107,148 +118,116 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
     renewDeadlineMs: seconds('renew-deadline', 'WEIR_RENEW_DEADLINE_SECONDS', '10'),
     retryPeriodMs: seconds('retry-period', 'WEIR_RETRY_PERIOD_SECONDS', '2'),
     processorImage: pick('processor-image', 'WEIR_PROCESSOR_IMAGE', 'ghcr.io/weir-dev/weir:0.1.0'),
+    platformNamespace: pick(
+      'platform-namespace',
+      'WEIR_PLATFORM_NAMESPACE',
+      env.POD_NAMESPACE ?? DEFAULT_PLATFORM_NAMESPACE,
+    ),
+    regionProbePeriodMs: seconds('region-probe-period', 'WEIR_REGION_PROBE_PERIOD_SECONDS', '30'),
   };
 }
 
+/** The collections the operator watches: its own kinds, and the kinds of the children it writes. */
+const WEIR = `/apis/${GROUP}/${VERSION}`;
+const CHILDREN = {
+  Namespace: '/api/v1/namespaces',
+  ResourceQuota: '/api/v1/resourcequotas',
+  LimitRange: '/api/v1/limitranges',
+  NetworkPolicy: '/apis/networking.k8s.io/v1/networkpolicies',
+  Role: '/apis/rbac.authorization.k8s.io/v1/roles',
+  RoleBinding: '/apis/rbac.authorization.k8s.io/v1/rolebindings',
+  Secret: '/api/v1/secrets',
+  ConfigMap: '/api/v1/configmaps',
+  Service: '/api/v1/services',
+  Deployment: '/apis/apps/v1/deployments',
+  HorizontalPodAutoscaler: '/apis/autoscaling/v2/horizontalpodautoscalers',
+  PodDisruptionBudget: '/apis/policy/v1/poddisruptionbudgets',
+} as const;
+
 /** Builds the operator's manager for a cluster. */
-export function buildOperator(
-  config: OperatorConfig,
-  kubeConfig: ReturnType<typeof loadKubeConfig>,
-  log: Logger,
-): Manager {
+export function buildOperator(config: OperatorConfig, kubeConfig: KubeConfig, log: Logger): Manager {
   const registry = createRegistry();
   const clock = systemClock;
-  const core = kubeConfig.makeApiClient(CoreV1Api);
-  const custom = kubeConfig.makeApiClient(CustomObjectsApi);
-  const networking = kubeConfig.makeApiClient(NetworkingV1Api);
-  const rbac = kubeConfig.makeApiClient(RbacAuthorizationV1Api);
-  const apps = kubeConfig.makeApiClient(AppsV1Api);
-  const autoscaling = kubeConfig.makeApiClient(AutoscalingV2Api);
-  const policy = kubeConfig.makeApiClient(PolicyV1Api);
+  const client = new KubeClient(kubeConfig, { fieldManager: MANAGED_BY });
   const managed = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
-  const informer = <T extends KubernetesObject>(path: string, list: () => Promise<unknown>, labelSelector?: string) =>
+  const informer = <T extends KubernetesObject>(path: string, labelSelector?: string, fieldSelector?: string) =>
     new Informer<T>({
-      kubeConfig,
+      client,
       path,
-      list: list as () => Promise<KubernetesListObject<T>>,
       labelSelector,
+      fieldSelector,
       resyncPeriodMs: config.resyncPeriodMs,
       clock,
-      log: log.child({ informer: path }),
+      log,
       // Owned objects are the operator's own output: it reads back only their metadata.
-      transform: labelSelector ? projectMetadata<T>([HASH_ANNOTATION]) : undefined,
+      transform: labelSelector ? projectMetadata<T>([HASH_ANNOTATION, APPLIED_AT_ANNOTATION]) : undefined,
     });
 
-  const tenants = informer<TenantObject>(`/apis/${GROUP}/${VERSION}/tenants`, () =>
-    custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'tenants' }),
-  );
-  const regions = informer<KubernetesObject & RegionObject>(`/apis/${GROUP}/${VERSION}/regions`, () =>
-    custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'regions' }),
-  );
-  const children: Record<string, Informer<KubernetesObject>> = {
-    Namespace: informer('/api/v1/namespaces', () => core.listNamespace({ labelSelector: managed }), managed),
-    ResourceQuota: informer(
-      '/api/v1/resourcequotas',
-      () => core.listResourceQuotaForAllNamespaces({ labelSelector: managed }),
-      managed,
-    ),
-    LimitRange: informer(
-      '/api/v1/limitranges',
-      () => core.listLimitRangeForAllNamespaces({ labelSelector: managed }),
-      managed,
-    ),
-    NetworkPolicy: informer(
-      '/apis/networking.k8s.io/v1/networkpolicies',
-      () => networking.listNetworkPolicyForAllNamespaces({ labelSelector: managed }),
-      managed,
-    ),
-    Role: informer(
-      '/apis/rbac.authorization.k8s.io/v1/roles',
-      () => rbac.listRoleForAllNamespaces({ labelSelector: managed }),
-      managed,
-    ),
-    RoleBinding: informer(
-      '/apis/rbac.authorization.k8s.io/v1/rolebindings',
-      () => rbac.listRoleBindingForAllNamespaces({ labelSelector: managed }),
-      managed,
-    ),
-    Secret: informer('/api/v1/secrets', () => core.listSecretForAllNamespaces({ labelSelector: managed }), managed),
-    ConfigMap: informer(
-      '/api/v1/configmaps',
-      () => core.listConfigMapForAllNamespaces({ labelSelector: managed }),
-      managed,
-    ),
-    Service: informer('/api/v1/services', () => core.listServiceForAllNamespaces({ labelSelector: managed }), managed),
-    Deployment: informer(
-      '/apis/apps/v1/deployments',
-      () => apps.listDeploymentForAllNamespaces({ labelSelector: managed }),
-      managed,
-    ),
-    HorizontalPodAutoscaler: informer(
-      '/apis/autoscaling/v2/horizontalpodautoscalers',
-      () => autoscaling.listHorizontalPodAutoscalerForAllNamespaces({ labelSelector: managed }),
-      managed,
-    ),
-    PodDisruptionBudget: informer(
-      '/apis/policy/v1/poddisruptionbudgets',
-      () => policy.listPodDisruptionBudgetForAllNamespaces({ labelSelector: managed }),
-      managed,
-    ),
-  };
-  const pipelines = informer<PipelineObject>(`/apis/${GROUP}/${VERSION}/pipelines`, () =>
-    custom.listCustomObjectForAllNamespaces({ group: GROUP, version: VERSION, resourcePlural: 'pipelines' }),
+  const tenants = informer<TenantObject>(`${WEIR}/tenants`);
+  const regions = informer<KubernetesObject & RegionObject>(`${WEIR}/regions`);
+  const pipelines = informer<PipelineObject>(`${WEIR}/pipelines`);
+  const policies = informer<RateLimitPolicyObject>(`${WEIR}/ratelimitpolicies`);
+  // The gateways' own Leases, in which they report the policies they apply; kept whole, not projected.
+  const gatewayLeases = new Informer<KubernetesObject & GatewayLease>({
+    client,
+    path: `/apis/coordination.k8s.io/v1/namespaces/${config.platformNamespace}/leases`,
+    labelSelector: `${GATEWAY_LEASE_LABEL}=true`,
+    resyncPeriodMs: config.resyncPeriodMs,
+    clock,
+    log,
+  });
+  // The operator may read only the one Secret it writes in each tenant namespace: it watches that name alone.
+  const selectors: Record<string, string | undefined> = { Secret: `metadata.name=${CREDENTIALS_SECRET}` };
+  const children = Object.fromEntries(
+    Object.entries(CHILDREN).map(([kind, path]) => [kind, informer(path, managed, selectors[kind])]),
   );
   const childCache = {
     get: (kind: string, namespace: string, name: string) =>
       children[kind]?.get(namespace ? `${namespace}/${name}` : name),
-    remember: (obj: KubernetesObject) => children[obj.kind ?? '']?.remember(obj),
   };
-
-  const backends = new RegionBackends({ kubeConfig, log });
-  const applier = new Applier({ kubeConfig, fieldManager: 'weir-operator' });
   // Children found unchanged are applied again once per re-sync, which reverts edits.
-  const childApplier = new ChildApplier({ applier, children: childCache, clock, refreshMs: config.resyncPeriodMs });
-  for (const child of Object.values(children)) child.on('delete', (obj) => childApplier.forget(obj));
-  const events = new EventRecorder({ kubeConfig, component: 'weir-operator', instance: config.identity, clock, log });
-  const reconciler = new TenantReconciler({
-    kubeConfig,
-    applier,
-    tenants,
-    regions,
-    children: childCache,
-    childApplier,
-    backends,
-    events,
-    clock,
-    log,
-    finalizerTimeoutMs: config.finalizerTimeoutMs,
-    verifyPeriodMs: config.resyncPeriodMs,
-  });
+  const childApplier = new ChildApplier({ client, children: childCache, clock, refreshMs: config.resyncPeriodMs });
+  const events = new EventRecorder({ client, component: MANAGED_BY, instance: config.identity, clock, log });
+  const backends = new RegionBackends({ client, platformNamespace: config.platformNamespace, clock, log });
+  const kafka = new KafkaAdmins(log);
   const controllerMetrics = createControllerMetrics(registry);
   const queueMetrics = createWorkQueueMetrics(registry);
-  const controller = new Controller({
-    name: 'tenant',
-    reconciler,
-    concurrency: config.concurrency,
-    clock,
-    log,
-    metrics: controllerMetrics,
-    queueMetrics,
-  })
-    .watchPrimary(tenants)
-    .watch(regions, () => tenants.list().map((t) => t.metadata!.name!));
-  for (const child of Object.values(children)) {
-    controller.watch(child, (obj) => {
-      const tenant = obj.metadata?.labels?.[TENANT_LABEL];
-      return tenant ? [tenant] : [];
+  const controller = (name: string, reconciler: Reconciler) =>
+    new Controller({
+      name,
+      reconciler,
+      concurrency: config.concurrency,
+      clock,
+      log,
+      metrics: controllerMetrics,
+      queueMetrics,
     });
-  }
 
-  const kafka = new KafkaAdmins(log);
-  const pipelineController = new Controller({
-    name: 'pipeline',
-    reconciler: new PipelineReconciler({
-      applier,
+  const tenantController = controller(
+    'tenant',
+    new TenantReconciler({
+      client,
+      tenants,
+      regions,
+      pipelines,
+      children: childCache,
+      childApplier,
+      backends,
+      events,
+      clock,
+      log,
+      platformNamespace: config.platformNamespace,
+      finalizerTimeoutMs: config.finalizerTimeoutMs,
+    }),
+  )
+    .watchPrimary(tenants)
+    .watch(regions, () => tenants.list().map((t) => t.metadata!.name!))
+    // A deleted tenant waits for its pipelines to go.
+    .watch(pipelines, (p) => tenantsOfNamespace(tenants.list(), p.metadata?.namespace));
+  const pipelineController = controller(
+    'pipeline',
+    new PipelineReconciler({
+      client,
       pipelines,
       tenants,
       regions,
@@ -261,12 +240,7 @@ export function buildOperator(
       processorImage: config.processorImage,
       finalizerTimeoutMs: config.finalizerTimeoutMs,
     }),
-    concurrency: config.concurrency,
-    clock,
-    log,
-    metrics: controllerMetrics,
-    queueMetrics,
-  })
+  )
     .watchPrimary(pipelines)
     .watch(tenants, (t) =>
       pipelines
@@ -275,7 +249,69 @@ export function buildOperator(
         .map((p) => keyOf(p)),
     )
     .watch(regions, () => pipelines.list().map((p) => keyOf(p)));
+  const regionController = controller(
+    'region',
+    new RegionReconciler({
+      client,
+      regions,
+      prober: new LiveRegionProber({ backends, kafka, clock }),
+      events,
+      clock,
+      probePeriodMs: config.regionProbePeriodMs,
+    }),
+  )
+    .watchPrimary(regions)
+    // Whether a Region is the only default depends on the others.
+    .watch(regions, () => regions.list().map((r) => r.metadata!.name!), changedBeyondStatus);
+  const policyController = controller(
+    'rate-limit-policy',
+    new RateLimitPolicyReconciler({ client, policies, leases: gatewayLeases, clock }),
+  )
+    .watchPrimary(policies)
+    // A policy's conflicts depend on the other policies of its namespace.
+    .watch(
+      policies,
+      (p) =>
+        policies
+          .list()
+          .filter((o) => o.metadata?.namespace === p.metadata?.namespace)
+          .map((o) => keyOf(o)),
+      changedBeyondStatus,
+    )
+    .watch(gatewayLeases, (l) => (isGatewayLease(l) ? policies.list().map((p) => keyOf(p)) : []));
+  // Flink pipelines' jobs, written with a field manager of their own; the Pipeline
+  // controller's Ready follows their FlinkJobReady.
+  pipelineController.watch(pipelines, (p) => [keyOf(p)], flinkStatusChanged);
+  const flinkController = controller(
+    'flink',
+    new FlinkReconciler({
+      client: new KubeClient(kubeConfig, { fieldManager: `${MANAGED_BY}-flink` }),
+      pipelines,
+      tenants,
+      regions,
+      clients: new FlinkClients(),
+      events,
+      clock,
+      log,
+      finalizerTimeoutMs: config.finalizerTimeoutMs,
+    }),
+  )
+    .watch(
+      pipelines,
+      (p) => [keyOf(p)],
+      (obj, old) => changedBeyondStatus(obj, old) || topicsReadyChanged(obj, old),
+    )
+    .watch(regions, () =>
+      pipelines
+        .list()
+        .filter((p) => p.spec.engine === 'Flink')
+        .map((p) => keyOf(p)),
+    );
   for (const child of Object.values(children)) {
+    tenantController.watch(child, (obj) => {
+      const tenant = obj.metadata?.labels?.[TENANT_LABEL];
+      return tenant ? [tenant] : [];
+    });
     pipelineController.watch(child, (obj) => {
       const pipeline = obj.metadata?.labels?.['weir.dev/pipeline'];
       return pipeline && obj.metadata?.namespace ? [`${obj.metadata.namespace}/${pipeline}`] : [];
@@ -283,7 +319,7 @@ export function buildOperator(
   }
 
   return new Manager({
-    kubeConfig,
+    client,
     registry,
     log,
     clock,
@@ -298,13 +334,18 @@ export function buildOperator(
           retryPeriodMs: config.retryPeriodMs,
         }
       : undefined,
-    informers: [tenants, regions, pipelines, ...Object.values(children)],
-    controllers: [controller, pipelineController],
+    informers: [tenants, regions, pipelines, policies, gatewayLeases, ...Object.values(children)],
+    controllers: [tenantController, pipelineController, regionController, policyController, flinkController],
     onShutdown: async () => {
       await backends.close();
       await kafka.close();
     },
   });
+}
+
+/** The tenants whose namespace is `namespace`. */
+function tenantsOfNamespace(tenants: readonly TenantObject[], namespace: string | undefined): string[] {
+  return tenants.filter((t) => tenantNamespace(t.metadata!.name!, t.spec) === namespace).map((t) => t.metadata!.name!);
 }
 
 async function main(): Promise<number> {

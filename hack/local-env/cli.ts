@@ -7,8 +7,9 @@
  *   node hack/local-env/cli.ts build [--with <components>]      build and cache the programs only
  *
  * Components: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kafka, redis,
- * postgres, process-node (runs Weir's pods as local processes, in place of a kubelet), or
- * the groups kube, kube-api and all (the default). `run` leaves out the Kubernetes
+ * postgres, process-node (runs Weir's pods as local processes, in place of a kubelet),
+ * flink-jobmanager, flink-taskmanager, flink-sql-gateway, or the groups kube, kube-api,
+ * flink (the three Flink processes; never part of all) and all (the default). `run` leaves out the Kubernetes
  * components and the process node when KUBECONFIG is already set, so tests use that cluster.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -244,6 +245,7 @@ async function main(): Promise<number> {
     case 'build': {
       const targets = new Set<BuildTarget>();
       const builds: Record<string, BuildTarget> = { etcd: 'etcd', kafka: 'kafka', redis: 'debian', postgres: 'debian' };
+      for (const name of ['flink-jobmanager', 'flink-taskmanager', 'flink-sql-gateway']) builds[name] = 'flink';
       // The process node runs on the repository's own Node: nothing to build.
       for (const name of resolveComponents(components))
         if (name !== 'process-node') targets.add(builds[name] ?? 'kube');

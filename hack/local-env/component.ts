@@ -11,6 +11,9 @@ export const COMPONENT_NAMES = [
   'kafka',
   'redis',
   'postgres',
+  'flink-jobmanager',
+  'flink-taskmanager',
+  'flink-sql-gateway',
   'process-node',
 ] as const;
 export type ComponentName = (typeof COMPONENT_NAMES)[number];

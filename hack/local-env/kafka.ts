@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
+import kafkajs from 'kafkajs';
 import { ProcessComponent } from './process-component.ts';
 import { ManagedProcess, waitUntil } from './managed-process.ts';
 import { freePort } from './ports.ts';
@@ -23,6 +24,32 @@ logger.kafka.level = info
 logger.server.name = kafka.server.KafkaRaftServer
 logger.server.level = info
 `;
+
+/**
+ * Whether the broker serves what clients need: it answers a metadata request, and every
+ * partition of every topic has a leader. A broker that restarted listens before it has
+ * caught up with the metadata log and elected its partitions' leaders; until then clients
+ * get UNKNOWN_TOPIC_OR_PARTITION or NOT_LEADER for topics that exist.
+ */
+async function servesEveryPartition(brokers: string): Promise<boolean> {
+  const admin = new kafkajs.Kafka({
+    brokers: [brokers],
+    clientId: 'weir-local-env',
+    logLevel: kafkajs.logLevel.NOTHING,
+    retry: { retries: 0 },
+    connectionTimeout: 1_000,
+    requestTimeout: 3_000,
+  }).admin();
+  try {
+    await admin.connect();
+    const { topics } = await admin.fetchTopicMetadata();
+    return topics.every((t) => t.partitions.every((p) => p.partitionErrorCode === 0 && p.leader >= 0));
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
 
 /** Resolves true once something accepts TCP connections on the port. */
 function acceptsConnections(port: number): Promise<boolean> {
@@ -122,8 +149,8 @@ export class Kafka extends ProcessComponent {
   async start(): Promise<void> {
     const proc = this.proc!;
     proc.start();
-    // The broker only listens once it has joined the KRaft quorum and can serve metadata.
     await waitUntil(proc, 'listening', () => acceptsConnections(this.port), 90_000);
+    await waitUntil(proc, 'serving every partition', () => servesEveryPartition(this.brokers), 60_000);
   }
 
   env(): Record<string, string> {

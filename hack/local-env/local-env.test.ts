@@ -18,10 +18,21 @@ describe('resolveComponents', () => {
     assert.equal(resolveComponents(['all']).length, 8);
   });
 
+  it('leaves Flink out of all and starts its JobManager with any other part of it', () => {
+    assert.ok(!resolveComponents(['all']).some((n) => n.startsWith('flink-')));
+    assert.deepEqual(resolveComponents(['kafka', 'flink']), [
+      'kafka',
+      'flink-jobmanager',
+      'flink-taskmanager',
+      'flink-sql-gateway',
+    ]);
+    assert.deepEqual(resolveComponents(['flink-sql-gateway']), ['flink-jobmanager', 'flink-sql-gateway']);
+  });
+
   it('names the choices when a component is unknown', () => {
     assert.throws(
       () => resolveComponents(['zookeeper']),
-      /unknown component 'zookeeper'; choose from kube, kube-api, all, etcd/,
+      /unknown component 'zookeeper'; choose from kube, kube-api, all, flink, etcd/,
     );
   });
 });

@@ -1,7 +1,7 @@
 /**
  * The local environment: real etcd, kube-apiserver, kube-controller-manager,
- * kube-scheduler, Kafka, Redis and PostgreSQL started as local processes on free loopback
- * ports with temporary data directories, plus the process node that runs Weir's pods in
+ * kube-scheduler, Kafka, Redis, PostgreSQL and (only when asked for) a Flink session cluster
+ * started as local processes on free loopback ports with temporary data directories, plus the process node that runs Weir's pods in
  * place of a kubelet; torn down on exit, failure and Ctrl-C.
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { COMPONENT_NAMES, type Component, type ComponentContext, type ComponentName } from './component.ts';
 import { Etcd } from './etcd.ts';
+import { FlinkCluster, FlinkJobManager, FlinkSqlGateway, FlinkTaskManager } from './flink.ts';
 import { Kafka } from './kafka.ts';
 import { KubeApiserver } from './kube-apiserver.ts';
 import { KubeControllerManager, KubeScheduler } from './kube-controllers.ts';
@@ -22,7 +23,9 @@ import { ensureBuilt, toolchain, type BuildTarget } from './toolchain.ts';
 export const COMPONENT_GROUPS: Record<string, readonly ComponentName[]> = {
   kube: ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'],
   'kube-api': ['etcd', 'kube-apiserver'],
-  all: COMPONENT_NAMES,
+  all: COMPONENT_NAMES.filter((n) => !n.startsWith('flink-')),
+  // Flink is heavy (three JVMs): it runs only where asked for, never as part of all.
+  flink: ['flink-jobmanager', 'flink-taskmanager', 'flink-sql-gateway'],
 };
 
 /** Expands groups, adds dependencies and orders the result so dependencies come first. */
@@ -42,6 +45,7 @@ export function resolveComponents(requested: readonly string[]): ComponentName[]
     ['kube-controller-manager', 'kube-scheduler'].forEach((n) => wanted.add(n as ComponentName));
   if (wanted.has('kube-controller-manager') || wanted.has('kube-scheduler')) wanted.add('kube-apiserver');
   if (wanted.has('kube-apiserver')) wanted.add('etcd');
+  if (wanted.has('flink-taskmanager') || wanted.has('flink-sql-gateway')) wanted.add('flink-jobmanager');
   return COMPONENT_NAMES.filter((n) => wanted.has(n));
 }
 
@@ -118,6 +122,7 @@ export class LocalEnv {
     const components = new Map<ComponentName, Component>();
     const etcd = new Etcd(ctx);
     const apiserver = new KubeApiserver(ctx, etcd);
+    const flink = new FlinkCluster(ctx);
     const all: Record<ComponentName, () => Component> = {
       etcd: () => etcd,
       'kube-apiserver': () => apiserver,
@@ -126,6 +131,9 @@ export class LocalEnv {
       kafka: () => new Kafka(ctx),
       redis: () => new Redis(ctx),
       postgres: () => new Postgres(ctx),
+      'flink-jobmanager': () => new FlinkJobManager(ctx, flink),
+      'flink-taskmanager': () => new FlinkTaskManager(ctx, flink),
+      'flink-sql-gateway': () => new FlinkSqlGateway(ctx, flink),
       'process-node': () => new ProcessNode(ctx, apiserver),
     };
     for (const name of order) components.set(name, all[name]());

@@ -34,6 +34,8 @@ export interface Toolchain {
   helm: string;
   /** Directory of the Kafka jars; the classpath is `<dir>/*`. */
   kafkaLibs: string;
+  /** Directory of the Flink session cluster's jars; the classpath is `<dir>/*`. */
+  flinkLibs: string;
   java: string;
   redisServer: string;
   /** bin directory of PostgreSQL (initdb, postgres). */
@@ -61,6 +63,7 @@ export function toolchain(): Toolchain {
     kubectl: join(kube, 'kubectl'),
     helm: join(c, 'helm', v.HELM_VERSION!, 'bin', 'helm'),
     kafkaLibs: join(c, 'kafka', v.KAFKA_VERSION!, 'libs'),
+    flinkLibs: join(c, 'flink', `${v.FLINK_VERSION}-${v.FLINK_KAFKA_CONNECTOR_VERSION}`, 'libs'),
     java: process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : 'java',
     redisServer: '/usr/bin/redis-server',
     postgresBin: join(pgRoot, pgVersion, 'bin'),
@@ -68,7 +71,7 @@ export function toolchain(): Toolchain {
 }
 
 /** Build targets of hack/build-components.sh. */
-export type BuildTarget = 'kube' | 'etcd' | 'helm' | 'kafka' | 'debian';
+export type BuildTarget = 'kube' | 'etcd' | 'helm' | 'kafka' | 'flink' | 'debian';
 
 /**
  * Builds whatever of the targets is not cached yet, streaming the script's progress to

@@ -124,4 +124,23 @@ describe('systemClock', () => {
     controller.abort(new Error('stopping'));
     await assert.rejects(sleeping, /stopping/);
   });
+
+  it('has a monotonic clock that never goes back', async () => {
+    const first = systemClock.monotonic();
+    await systemClock.sleep(2);
+    assert.ok(systemClock.monotonic() >= first + 1);
+  });
+});
+
+describe('FakeClock.monotonic', () => {
+  it('moves with advance and forward sets, and stays when the wall clock is set back', async () => {
+    const clock = new FakeClock({ now: 1_000_000 });
+    assert.equal(clock.monotonic(), 0);
+    await clock.advance(250);
+    await clock.set(1_000_500);
+    assert.equal(clock.monotonic(), 500);
+    await clock.set(0);
+    assert.equal(clock.now(), 0);
+    assert.equal(clock.monotonic(), 500);
+  });
 });

@@ -1,7 +1,8 @@
 /**
- * The clock behind every timer in the operator runtime (queue backoff, token buckets,
- * leader election), so that tests can move time by hand instead of sleeping.
+ * The clock behind every timer in Weir (queue backoff, token buckets, leader election,
+ * windows, probes), so that tests can move time by hand instead of sleeping.
  */
+import { performance } from 'node:perf_hooks';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 
 declare const timerHandleBrand: unique symbol;
@@ -13,6 +14,11 @@ export type TimerHandle = { readonly [timerHandleBrand]: true };
 export interface Clock {
   /** Milliseconds since the Unix epoch. */
   now(): number;
+  /**
+   * Milliseconds on a clock that only moves forward, from an arbitrary start: for measuring
+   * how long something took or has lasted, which a wall clock set back or forward would falsify.
+   */
+  monotonic(): number;
   /** Calls `fn` once, `ms` milliseconds from now. */
   setTimeout(fn: () => void, ms: number): TimerHandle;
   /** Cancels a timer; a timer that has already fired or been cancelled is ignored. */
@@ -45,6 +51,7 @@ function sleepOn(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> 
  */
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   // Node fires a delay beyond 2^31-1 ms after 1ms instead; waiting ~24.8 days is closer.
   setTimeout: (fn, ms) => setTimeout(fn, Math.min(ms, MAX_TIMER_DELAY_MS)) as unknown as TimerHandle,
   clearTimeout: (handle) => clearTimeout(handle as unknown as NodeJS.Timeout),
@@ -69,6 +76,7 @@ export interface FakeClockOptions {
 /** A clock that only moves when a test tells it to. */
 export class FakeClock implements Clock {
   #now: number;
+  #monotonic = 0;
   #seq = 0;
   #timers = new Map<TimerHandle, FakeTimer>();
 
@@ -78,6 +86,11 @@ export class FakeClock implements Clock {
 
   now(): number {
     return this.#now;
+  }
+
+  /** Moves with {@link advance} and forward {@link set}s, never back. */
+  monotonic(): number {
+    return this.#monotonic;
   }
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
@@ -114,16 +127,19 @@ export class FakeClock implements Clock {
     for (let next = this.#nextDue(target); next; next = this.#nextDue(target)) {
       const [handle, timer] = next;
       this.#timers.delete(handle);
+      this.#monotonic += timer.at - this.#now;
       this.#now = timer.at;
       timer.fn();
       await settle();
     }
+    this.#monotonic += target - this.#now;
     this.#now = target;
   }
 
   /**
-   * Sets the time. Moving forward fires due timers as {@link advance} does; moving back
-   * only changes what `now()` reads, and pending timers keep their deadlines.
+   * Sets the wall-clock time. Moving forward fires due timers as {@link advance} does;
+   * moving back only changes what `now()` reads (as when a clock is set back): the
+   * monotonic clock stays, and pending timers keep their deadlines.
    */
   async set(ms: number): Promise<void> {
     if (ms >= this.#now) return this.advance(ms - this.#now);

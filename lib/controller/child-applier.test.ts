@@ -1,50 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { Applier } from '../kube/apply.ts';
-import { ChildApplier, HASH_ANNOTATION } from './child-applier.ts';
 import { FakeClock } from '../clock/clock.ts';
-
-function setUp(options: { exists?: boolean; createdByUpdate?: boolean } = {}) {
-  const cache = new Map<string, KubernetesObject>();
-  /** Every write, in order: creates and applies alike. */
-  const applied: KubernetesObject[] = [];
-  const calls: string[] = [];
-  const clock = new FakeClock();
-  let updateEntry = options.createdByUpdate ?? false;
-  const stored = (obj: KubernetesObject) => ({
-    ...obj,
-    metadata: {
-      ...obj.metadata,
-      managedFields: [
-        { manager: 'weir', operation: 'Apply' },
-        ...(updateEntry ? [{ manager: 'weir', operation: 'Update' }] : []),
-      ],
-    },
-  });
-  const applier = {
-    create: async (obj: KubernetesObject) => {
-      calls.push('create');
-      if (options.exists) throw Object.assign(new Error('AlreadyExists'), { code: 409 });
-      applied.push(obj);
-      updateEntry = true;
-      return stored(obj);
-    },
-    apply: async (obj: KubernetesObject) => (calls.push('apply'), applied.push(obj), stored(obj)),
-    releaseUpdateFields: async (obj: KubernetesObject) => {
-      const had = obj.metadata?.managedFields?.some((e) => e.operation === 'Update') ?? false;
-      if (had) calls.push('release');
-      updateEntry = false;
-      return had;
-    },
-  } as unknown as Applier;
-  const children = {
-    get: (kind: string, namespace: string, name: string) => cache.get(`${kind}/${namespace}/${name}`),
-    remember: (obj: KubernetesObject) =>
-      cache.set(`${obj.kind}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name}`, obj),
-  };
-  return { cache, applied, calls, clock, writer: new ChildApplier({ applier, children, clock, refreshMs: 60_000 }) };
-}
+import {
+  APPLIED_AT_ANNOTATION,
+  ChildApplier,
+  decide,
+  HASH_ANNOTATION,
+  hashOf,
+  withAppliedHash,
+} from './child-applier.ts';
 
 const quota = (cpu: string): KubernetesObject =>
   ({
@@ -54,83 +19,70 @@ const quota = (cpu: string): KubernetesObject =>
     spec: { hard: { cpu } },
   }) as KubernetesObject;
 
+const MINUTE = 60_000;
+const T0 = Date.parse('2030-01-01T00:00:00Z');
+
+describe('decide', () => {
+  const cases: [string, KubernetesObject | undefined, number, string][] = [
+    ['applies a child the cache does not have', undefined, T0, 'missing'],
+    ['applies a child whose desired state changed', withAppliedHash(quota('4'), T0), T0, 'changed'],
+    [
+      'skips a child applied unchanged within the re-sync period',
+      withAppliedHash(quota('8'), T0),
+      T0 + MINUTE - 1,
+      'unchanged',
+    ],
+    [
+      'applies an unchanged child again once the re-sync period has passed, to repair edits',
+      withAppliedHash(quota('8'), T0),
+      T0 + MINUTE,
+      'stale',
+    ],
+    [
+      'applies a child whose applied-at annotation was removed',
+      {
+        ...withAppliedHash(quota('8'), T0),
+        metadata: { ...quota('8').metadata, annotations: { [HASH_ANNOTATION]: hashOf(quota('8')) } },
+      },
+      T0,
+      'stale',
+    ],
+    [
+      'trusts a child another replica applied with its clock ahead, until that time has come and gone',
+      withAppliedHash(quota('8'), T0 + 5_000),
+      T0,
+      'unchanged',
+    ],
+  ];
+  for (const [name, cached, now, expected] of cases) {
+    it(name, () => assert.equal(decide(quota('8'), cached, now, MINUTE), expected));
+  }
+});
+
 describe('ChildApplier', () => {
-  it('applies a child the cache does not have, with the hash of what it applied', async () => {
+  function setUp(cached?: KubernetesObject) {
+    const applied: KubernetesObject[] = [];
+    const clock = new FakeClock({ now: T0 });
+    const writer = new ChildApplier({
+      client: { apply: async <T extends KubernetesObject>(obj: T) => (applied.push(obj), obj) },
+      children: { get: () => cached },
+      clock,
+      refreshMs: MINUTE,
+    });
+    return { applied, writer };
+  }
+
+  it('applies with the hash of what it applied and when', async () => {
     const { applied, writer } = setUp();
-    assert.equal(await writer.apply(quota('4')), true);
-    assert.ok(applied[0]?.metadata?.annotations?.[HASH_ANNOTATION]);
+    assert.equal(await writer.apply(quota('4')), 'missing');
+    const annotations = applied[0]!.metadata!.annotations!;
+    assert.equal(annotations[HASH_ANNOTATION], hashOf(quota('4')));
+    assert.equal(annotations[APPLIED_AT_ANNOTATION], '2030-01-01T00:00:00Z');
   });
 
-  it('does not apply an unchanged child again within the refresh period', async () => {
-    const { applied, writer, clock } = setUp();
-    await writer.apply(quota('4'));
-    await clock.advance(59_000);
-    assert.equal(await writer.apply(quota('4')), false);
-    assert.equal(applied.length, 1);
-  });
-
-  it('applies a changed child at once', async () => {
-    const { applied, writer } = setUp();
-    await writer.apply(quota('4'));
-    assert.equal(await writer.apply(quota('8')), true);
-    assert.equal((applied.at(-1) as { spec: { hard: { cpu: string } } }).spec.hard.cpu, '8');
-  });
-
-  it('applies an unchanged child again after the refresh period, which repairs edits that kept the annotation', async () => {
-    const { applied, writer, clock } = setUp();
-    await writer.apply(quota('4'));
-    await clock.advance(60_000);
-    assert.equal(await writer.apply(quota('4')), true);
-    assert.equal(applied.length, 2);
-  });
-
-  it('applies a child deleted behind its back at once', async () => {
-    const { applied, writer, cache } = setUp();
-    await writer.apply(quota('4'));
-    cache.clear();
-    assert.equal(await writer.apply(quota('4')), true);
-    assert.equal(applied.length, 2);
-  });
-
-  it('creates a child the cache does not have rather than applying it', async () => {
-    const { calls, writer } = setUp();
-    await writer.apply(quota('4'));
-    assert.deepEqual(calls, ['create']);
-  });
-
-  it('applies a child that exists although the cache does not show it', async () => {
-    const { calls, applied, writer } = setUp({ exists: true });
-    assert.equal(await writer.apply(quota('4')), true);
-    assert.deepEqual(calls, ['create', 'apply']);
-    assert.equal(applied.length, 1);
-  });
-
-  it('hands the fields of a created child over to its apply entry when the child changes, and applies again', async () => {
-    const { calls, applied, writer } = setUp();
-    await writer.apply(quota('4'));
-    await writer.apply(quota('8'));
-    assert.deepEqual(calls, ['create', 'apply', 'release', 'apply']);
-    assert.equal((applied.at(-1) as { spec: { hard: { cpu: string } } }).spec.hard.cpu, '8');
-    // Once handed over, a change is one apply.
-    await writer.apply(quota('16'));
-    assert.deepEqual(calls.slice(4), ['apply']);
-  });
-
-  it('keeps the Update entry when a re-sync applies an unchanged child', async () => {
-    const { calls, writer, clock } = setUp();
-    await writer.apply(quota('4'));
-    await clock.advance(60_000);
-    await writer.apply(quota('4'));
-    assert.deepEqual(calls, ['create', 'apply']);
-  });
-
-  it('trusts children found in order after a restart for one period instead of applying them all at once', async () => {
-    const first = setUp();
-    await first.writer.apply(quota('4'));
-    const restarted = setUp();
-    restarted.cache.set('ResourceQuota/tenant-a/weir-quota', first.applied[0]!);
-    assert.equal(await restarted.writer.apply(quota('4')), false);
-    await restarted.clock.advance(60_000);
-    assert.equal(await restarted.writer.apply(quota('4')), true);
+  it('writes nothing for a child the cache shows as it wants it', async () => {
+    const { applied, writer } = setUp(withAppliedHash(quota('4'), T0 - 1_000));
+    assert.equal(await writer.apply(quota('4')), 'unchanged');
+    assert.deepEqual(applied, []);
   });
 });

@@ -101,7 +101,7 @@ export class Controller {
     return Promise.all(this.#workers).then(() => undefined);
   }
 
-  /** Stops handing out keys, aborts running reconciles' signal and waits for them to finish. */
+  /** Stops reconciling: aborts running reconciles' signal, hands out no further key, and waits for them to finish. */
   async stop(): Promise<void> {
     this.#stop.abort(new Error('controller stopping'));
     await this.queue.shutDownWithDrain();
@@ -114,7 +114,9 @@ export class Controller {
       const key = await this.queue.get();
       if (key === undefined) return;
       try {
-        await this.#reconcileKey(key);
+        // A stopping controller (shut down, or its leader lost the lease) reconciles nothing
+        // more; the keys still waiting are the next leader's.
+        if (!this.#stop.signal.aborted) await this.#reconcileKey(key);
       } finally {
         this.queue.done(key);
       }

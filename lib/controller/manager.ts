@@ -1,20 +1,22 @@
 /**
  * Runs an operator's parts in the right order: caches first (on every replica, so a new
  * leader starts warm), health and metrics, then leader election, and the controllers only
- * while leading. Shuts down in reverse on SIGTERM, and exits when leadership is lost.
+ * while leading. Shuts down in reverse on SIGTERM. When leadership is lost it stops
+ * reconciling at once — running reconciles see their signal abort and no further key is
+ * handed out — and reports it, so that the process exits and only one replica reconciles.
  */
-import { CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
-import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../clock/clock.ts';
-import type { Controller } from './controller.ts';
-import { serveHealth } from '../observability/health-server.ts';
 import type { Informer } from '../kube/informer.ts';
+import type { KubeClient } from '../kube/kube-client.ts';
 import { createLeaderElectionMetrics } from '../kube/leader-election-metrics.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
+import { serveHealth } from '../observability/health-server.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Controller } from './controller.ts';
 
 export interface ManagerOptions {
-  kubeConfig: KubeConfig;
+  client: KubeClient;
   registry: Registry;
   log: Logger;
   clock: Clock;
@@ -77,15 +79,19 @@ export class Manager {
       return;
     }
     this.#elector = new LeaderElector({
-      client: this.#o.kubeConfig.makeApiClient(CoordinationV1Api),
+      client: this.#o.client,
       ...le,
+      clock: this.#o.clock,
       log,
       metrics: createLeaderElectionMetrics(this.#o.registry),
       onStartedLeading: () => this.#startControllers(),
       onStoppedLeading: () => {
         this.#leading = false;
         if (!this.#stopping) {
-          log.error('leadership lost; exiting so that only one replica reconciles');
+          log.error(
+            'leadership lost; stopping the controllers at once and exiting so that only one replica reconciles',
+          );
+          for (const controller of this.#o.controllers) void controller.stop();
           this.#done('lost-leadership');
         }
       },

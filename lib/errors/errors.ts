@@ -83,10 +83,17 @@ export const Errors = {
     true,
     'A Kubernetes API request failed',
   ),
+  FlinkUnavailable: define('FLINK_UNAVAILABLE', 503, 'UNAVAILABLE', true, 'Flink is unavailable'),
+  FlinkRequestFailed: define('FLINK_REQUEST_FAILED', 502, 'UNAVAILABLE', true, 'A Flink REST request failed'),
+  /** Flink refused a SQL statement (it does not validate or plan): the same statement fails again. */
+  FlinkStatementFailed: define('FLINK_STATEMENT_FAILED', 422, 'INVALID_ARGUMENT', false, 'Flink refused a statement'),
+  FlinkJobNotFound: define('FLINK_JOB_NOT_FOUND', 404, 'NOT_FOUND', false, 'No such Flink job'),
 
   // Requests to the data plane.
   Unauthenticated: define('UNAUTHENTICATED', 401, 'UNAUTHENTICATED', false, 'Authentication required'),
   InvalidToken: define('INVALID_TOKEN', 401, 'UNAUTHENTICATED', false, 'Invalid token'),
+  /** The keys of a token's issuer could not be fetched: the token may be fine, try again. */
+  IssuerUnavailable: define('ISSUER_UNAVAILABLE', 503, 'UNAVAILABLE', true, 'Token issuer keys unavailable'),
   Forbidden: define('FORBIDDEN', 403, 'PERMISSION_DENIED', false, 'Forbidden'),
   NotFound: define('NOT_FOUND', 404, 'NOT_FOUND', false, 'Not found'),
   MethodNotAllowed: define('METHOD_NOT_ALLOWED', 405, 'UNIMPLEMENTED', false, 'Method not allowed'),

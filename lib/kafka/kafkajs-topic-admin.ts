@@ -17,6 +17,7 @@
  *   dropped and the next call connects a new one.
  */
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import kafkajs, { type Admin, type ITopicMetadata, type LogEntry } from 'kafkajs';
 import { pino, type Logger } from 'pino';
 import {
@@ -29,6 +30,7 @@ import {
   type TopicAdmin,
   type TopicSpec,
   type TopicState,
+  untilSeen,
 } from './topic-admin.ts';
 
 // kafkajs is CommonJS and builds its exports in a way Node cannot see by name.
@@ -138,7 +140,9 @@ export class KafkajsTopicAdmin implements TopicAdmin {
       try {
         const created = await admin.createTopics({
           validateOnly: false,
-          waitForLeaders: true,
+          // kafkajs's own wait gives up on UNKNOWN_TOPIC_OR_PARTITION, which a broker that has
+          // just restarted answers for a while about a topic it has just created.
+          waitForLeaders: false,
           timeout: this.#operationTimeoutMs,
           topics: specs.map((spec) => ({
             topic: spec.name,
@@ -147,8 +151,10 @@ export class KafkajsTopicAdmin implements TopicAdmin {
             configEntries: Object.entries(spec.config).map(([name, value]) => ({ name, value })),
           })),
         });
-        // false: some already existed, and kafkajs then skips waiting for the new ones' leaders
-        // (a later describe sees them; writers retry until leaders are elected).
+        await this.#untilLed(
+          admin,
+          specs.map((s) => s.name),
+        );
         this.#log.info(
           { topics: specs.map((s) => s.name) },
           created ? 'created topics' : 'created the topics that did not exist yet',
@@ -183,6 +189,10 @@ export class KafkajsTopicAdmin implements TopicAdmin {
           timeout: this.#operationTimeoutMs,
           topicPartitions: [{ topic: name, count: total }],
         });
+        await untilSeen(
+          async () => ((await this.#layouts(admin, [name])).get(name)?.partitions ?? 0) >= total,
+          this.#operationTimeoutMs,
+        );
         this.#log.info({ topic: name, partitions: total }, 'increased partitions');
       } catch (err) {
         // Kafka refuses a count equal to the current one too, which a retry after a lost answer sends.
@@ -224,6 +234,11 @@ export class KafkajsTopicAdmin implements TopicAdmin {
           },
         ],
       });
+      // The next change merges into what it reads: it must read this one.
+      await untilSeen(async () => {
+        const now = (await this.#configs(admin, [name])).get(name) ?? {};
+        return Object.entries(config).every(([k, v]) => now[k] === v);
+      }, this.#operationTimeoutMs);
       this.#log.info({ topic: name, config }, 'set topic configs');
     });
   }
@@ -240,9 +255,17 @@ export class KafkajsTopicAdmin implements TopicAdmin {
         await admin.deleteTopics({ topics: existing, timeout: this.#operationTimeoutMs });
       } catch (err) {
         // Someone else deleted one meanwhile: fine, as long as none of them is left.
-        if (kafkaCode(err) !== 'UNKNOWN_TOPIC_OR_PARTITION' || (await this.#layouts(admin, existing)).size > 0)
-          throw err;
+        if (kafkaCode(err) !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
       }
+      const gone = await untilSeen(
+        async () => (await this.#layouts(admin, existing)).size === 0,
+        this.#operationTimeoutMs,
+      );
+      if (!gone)
+        throw kafkaRefused(`deleting topics ${existing.join(', ')}: they are still there`, {
+          kafkaCode: 'REQUEST_TIMED_OUT',
+          topic: existing[0]!,
+        });
       this.#log.info({ topics: existing }, 'deleted topics');
     });
   }
@@ -303,6 +326,27 @@ export class KafkajsTopicAdmin implements TopicAdmin {
       { kafkaCode: code ?? 'Unknown', topic },
       err,
     );
+  }
+
+  /**
+   * Waits until every topic of `names` is known to the broker with a leader for each
+   * partition, or until the operation timeout; what Kafka's own clients wait for before they
+   * write. A topic the broker does not know yet is asked about again.
+   */
+  async #untilLed(admin: Admin, names: string[]): Promise<void> {
+    const deadline = performance.now() + this.#operationTimeoutMs;
+    for (;;) {
+      try {
+        const { topics } = await admin.fetchTopicMetadata({ topics: names });
+        const led = topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
+        if (led && topics.length === names.length) return;
+      } catch (err) {
+        const code = kafkaCode(err);
+        if (code !== 'UNKNOWN_TOPIC_OR_PARTITION' && code !== 'LEADER_NOT_AVAILABLE') throw err;
+      }
+      if (performance.now() > deadline) return;
+      await sleep(100);
+    }
   }
 
   /** Partitions and replicas of the topics among `names` that exist. */

@@ -51,6 +51,7 @@ import {
   type TopicAdmin,
   type TopicSpec,
   type TopicState,
+  untilSeen,
 } from './topic-admin.ts';
 
 /** Options for {@link PlatformaticTopicAdmin}. */
@@ -209,6 +210,10 @@ export class PlatformaticTopicAdmin implements TopicAdmin {
         [],
         () => what,
       );
+      await untilSeen(
+        async () => ((await this.#layouts([name])).get(name)?.partitions ?? 0) >= total,
+        this.#operationTimeoutMs,
+      );
       this.#log.info({ topic: name, partitions: total }, 'increased partitions');
     });
   }
@@ -234,6 +239,10 @@ export class PlatformaticTopicAdmin implements TopicAdmin {
         [],
         () => what,
       );
+      await untilSeen(async () => {
+        const current = (await this.#configs([name])).get(name) ?? {};
+        return Object.entries(config).every(([k, v]) => current[k] === v);
+      }, this.#operationTimeoutMs);
       this.#log.info({ topic: name, config }, 'set topic configs');
     });
   }
@@ -254,8 +263,10 @@ export class PlatformaticTopicAdmin implements TopicAdmin {
         [ERROR.UNKNOWN_TOPIC_OR_PARTITION],
         (topic) => `deleting topic ${topic}`,
       );
-      const deleted = responses.filter((r) => r.errorCode === ERROR.NONE).map((r) => r.name);
-      if (deleted.length > 0) this.#log.info({ topics: deleted }, 'deleted topics');
+      const deleted = responses.filter((r) => r.errorCode === ERROR.NONE).map((r) => r.name ?? '');
+      if (deleted.length === 0) return;
+      await untilSeen(async () => (await this.#layouts(deleted)).size === 0, this.#operationTimeoutMs);
+      this.#log.info({ topics: deleted }, 'deleted topics');
     });
   }
 

@@ -6,6 +6,8 @@
  * change on a topic live here, in one place, tested without a broker.
  */
 
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Errors, hasCode, weirError, type WeirError } from '../errors/errors.ts';
 
 /** A topic as the Pipeline asks for it. */
@@ -158,4 +160,46 @@ export function kafkaRefused(message: string, refusal: KafkaRefusal, cause?: unk
 /** The refusal an error of {@link kafkaRefused} carries, if it is one. */
 export function refusalOf(err: unknown): KafkaRefusal | undefined {
   return hasCode(err, Errors.KafkaRequestFailed) ? (err.details as unknown as KafkaRefusal) : undefined;
+}
+
+/**
+ * Kafka refusals that pass by themselves: a controller or leader moving, a request timing
+ * out, a topic just created not yet known to every broker, throttling. Retrying after a
+ * backoff helps; refusals of the request itself (an invalid config, a policy) do not.
+ */
+export const TRANSIENT_KAFKA_CODES: ReadonlySet<string> = new Set([
+  'NOT_CONTROLLER',
+  'REQUEST_TIMED_OUT',
+  'LEADER_NOT_AVAILABLE',
+  'NOT_LEADER_OR_FOLLOWER',
+  'BROKER_NOT_AVAILABLE',
+  'NETWORK_EXCEPTION',
+  'COORDINATOR_NOT_AVAILABLE',
+  'COORDINATOR_LOAD_IN_PROGRESS',
+  'UNKNOWN_TOPIC_OR_PARTITION',
+  'REASSIGNMENT_IN_PROGRESS',
+  'THROTTLING_QUOTA_EXCEEDED',
+  'KAFKA_STORAGE_ERROR',
+]);
+
+/** Whether `err` is Kafka unreachable, or a refusal that passes by itself: worth retrying soon. */
+export function isTransientKafkaError(err: unknown): boolean {
+  if (hasCode(err, Errors.KafkaUnavailable)) return true;
+  const refusal = refusalOf(err);
+  return refusal !== undefined && TRANSIENT_KAFKA_CODES.has(refusal.kafkaCode);
+}
+
+/**
+ * Asks `seen` every 100 ms until it answers true or `timeoutMs` passed; resolves with its
+ * last answer. Kafka's controller commits a change before the broker's metadata reflects it
+ * (by milliseconds, longer on a busy machine or after a restart), so an adapter waits until
+ * its change is visible before it returns: a describe right after a change then sees it.
+ */
+export async function untilSeen(seen: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (await seen()) return true;
+    if (performance.now() > deadline) return false;
+    await sleep(100);
+  }
 }

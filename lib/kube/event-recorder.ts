@@ -1,19 +1,25 @@
 /** Kubernetes Events on Weir objects, so that `kubectl describe` tells what the operator did. */
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
-import type { Logger } from 'pino';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Clock } from '../clock/clock.ts';
-import { KubeRequests } from './kube-client.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { KubeClient } from './kube-client.ts';
 
 /** Records events; failures to record are logged, never thrown. */
 export class EventRecorder {
-  #requests: KubeRequests;
+  #client: Pick<KubeClient, 'send'>;
   #component: string;
   #instance: string;
   #clock: Clock;
   #log: Logger;
 
-  constructor(options: { kubeConfig: KubeConfig; component: string; instance: string; clock: Clock; log: Logger }) {
-    this.#requests = new KubeRequests(options.kubeConfig);
+  constructor(options: {
+    client: Pick<KubeClient, 'send'>;
+    component: string;
+    instance: string;
+    clock: Clock;
+    log: Logger;
+  }) {
+    this.#client = options.client;
     this.#component = options.component;
     this.#instance = options.instance;
     this.#clock = options.clock;
@@ -25,7 +31,7 @@ export class EventRecorder {
     const namespace = obj.metadata?.namespace ?? 'default';
     try {
       const now = new Date(this.#clock.now()).toISOString();
-      await this.#requests.send('POST', `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, {
+      await this.#client.send('POST', `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, {
         body: {
           metadata: { generateName: `${obj.metadata?.name ?? 'object'}.`, namespace },
           involvedObject: {

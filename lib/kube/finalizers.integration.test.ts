@@ -1,5 +1,5 @@
 /**
- * Applier's finalizer helpers against a real kube-apiserver: run under
+ * The finalizer helpers against a real kube-apiserver: run under
  * `node hack/local-env/cli.ts run --with kube -- node --test <this file>`. A ConfigMap
  * stands in for a Weir object: finalizers behave the same on every kind.
  */
@@ -7,13 +7,14 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1ConfigMap } from '@kubernetes/client-node';
-import { Applier } from './apply.ts';
+import { addFinalizer, removeFinalizer } from './finalizers.ts';
+import { KubeClient } from './kube-client.ts';
 import { loadKubeConfig } from './kube-config.ts';
 
 const kubeConfig = loadKubeConfig();
 const core = kubeConfig.makeApiClient(CoreV1Api);
 const namespace = `weir-it-fin-${randomUUID().slice(0, 8)}`;
-const applier = new Applier({ kubeConfig, fieldManager: 'weir-it' });
+const client = new KubeClient(kubeConfig, { fieldManager: 'weir-it' });
 const MINE = 'weir.dev/it-backends';
 
 const ref = (name: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace } });
@@ -34,7 +35,7 @@ const setFinalizers = (name: string, finalizers: string[]) =>
 const managers = async (name: string) =>
   ((await read(name)).metadata?.managedFields ?? []).map((e) => `${e.manager}/${e.operation}`).sort();
 
-describe('Applier finalizers against kube-apiserver', () => {
+describe('finalizers against kube-apiserver', () => {
   const made: string[] = [];
   before(() => core.createNamespace({ body: { metadata: { name: namespace } } }));
   after(async () => {
@@ -46,7 +47,7 @@ describe('Applier finalizers against kube-apiserver', () => {
     made.push('by-creator');
     // As a restored manifest leaves it: in the object, owned by a field manager other than the operator's.
     const stored = await create('by-creator', ['example.com/other', MINE]);
-    await applier.removeFinalizer({ ...ref('by-creator'), metadata: stored.metadata! }, MINE);
+    await removeFinalizer(client, { ...ref('by-creator'), metadata: stored.metadata! }, MINE);
     assert.deepEqual((await read('by-creator')).metadata?.finalizers, ['example.com/other']);
   });
 
@@ -54,14 +55,14 @@ describe('Applier finalizers against kube-apiserver', () => {
     made.push('moved');
     const stale = await create('moved', [MINE]);
     await setFinalizers('moved', ['example.com/first', MINE, 'example.com/last']);
-    await applier.removeFinalizer({ ...ref('moved'), metadata: stale.metadata! }, MINE);
+    await removeFinalizer(client, { ...ref('moved'), metadata: stale.metadata! }, MINE);
     assert.deepEqual((await read('moved')).metadata?.finalizers, ['example.com/first', 'example.com/last']);
   });
 
   it('removes every copy of its finalizer, and leaves a new object of the same name alone', async () => {
     made.push('twice');
     const twice = await create('twice', [MINE, 'example.com/other', MINE]);
-    await applier.removeFinalizer({ ...ref('twice'), metadata: twice.metadata! }, MINE);
+    await removeFinalizer(client, { ...ref('twice'), metadata: twice.metadata! }, MINE);
     assert.deepEqual((await read('twice')).metadata?.finalizers, ['example.com/other']);
 
     // A reconcile that still holds the object deleted before: the one now of that name is another.
@@ -70,14 +71,14 @@ describe('Applier finalizers against kube-apiserver', () => {
     await setFinalizers('again', []);
     await core.deleteNamespacedConfigMap({ namespace, name: 'again' });
     await create('again', [MINE]);
-    await applier.removeFinalizer({ ...ref('again'), metadata: old.metadata! }, MINE);
+    await removeFinalizer(client, { ...ref('again'), metadata: old.metadata! }, MINE);
     assert.deepEqual((await read('again')).metadata?.finalizers, [MINE]);
   });
 
   it('adds its finalizer as an apply entry of its own, leaving the other finalizers to their owners', async () => {
     made.push('applied');
     await create('applied', ['example.com/other']);
-    await applier.addFinalizer(ref('applied'), MINE);
+    await addFinalizer(client, ref('applied'), MINE);
     assert.deepEqual((await read('applied')).metadata?.finalizers, ['example.com/other', MINE]);
     assert.ok((await managers('applied')).includes('weir-it-finalizer/Apply'));
     // Another manager applies the object without finalizers: the operator's stays.
@@ -97,7 +98,7 @@ describe('Applier finalizers against kube-apiserver', () => {
     );
     const current = await read('applied');
     assert.deepEqual(current.metadata?.finalizers, ['example.com/other', MINE]);
-    await applier.removeFinalizer({ ...ref('applied'), metadata: current.metadata! }, MINE);
+    await removeFinalizer(client, { ...ref('applied'), metadata: current.metadata! }, MINE);
     assert.deepEqual((await read('applied')).metadata?.finalizers, ['example.com/other']);
   });
 
@@ -105,13 +106,13 @@ describe('Applier finalizers against kube-apiserver', () => {
     const stored = await create('deleted', [MINE]);
     await core.deleteNamespacedConfigMap({ namespace, name: 'deleted' });
     assert.ok((await read('deleted')).metadata?.deletionTimestamp, 'held by the finalizer');
-    await applier.removeFinalizer({ ...ref('deleted'), metadata: stored.metadata! }, MINE);
+    await removeFinalizer(client, { ...ref('deleted'), metadata: stored.metadata! }, MINE);
     await assert.rejects(read('deleted'), (err: { code?: number }) => err.code === 404);
     // Gone: the stale copy still lists the finalizer, and the patch finds nothing.
-    await applier.removeFinalizer({ ...ref('deleted'), metadata: stored.metadata! }, MINE);
+    await removeFinalizer(client, { ...ref('deleted'), metadata: stored.metadata! }, MINE);
     made.push('without');
     const without = await create('without', ['example.com/other']);
-    await applier.removeFinalizer({ ...ref('without'), metadata: without.metadata! }, MINE);
+    await removeFinalizer(client, { ...ref('without'), metadata: without.metadata! }, MINE);
     assert.deepEqual((await read('without')).metadata?.finalizers, ['example.com/other']);
   });
 });

@@ -11,10 +11,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { hasLocalEnv, startComponent, stopComponent } from '../../hack/local-env/control-client.ts';
 import { Informer, keyOf, type InformerOptions } from './informer.ts';
+import { KubeClient } from './kube-client.ts';
 
 const kubeConfig = new KubeConfig();
 kubeConfig.loadFromDefault();
 const core = kubeConfig.makeApiClient(CoreV1Api);
+const client = new KubeClient(kubeConfig, { fieldManager: 'weir-it' });
 const namespace = 'default';
 
 interface Watched {
@@ -30,9 +32,8 @@ function watched(t: TestContext, options: Partial<InformerOptions<V1ConfigMap>> 
   const test = randomUUID().slice(0, 8);
   const labelSelector = `weir.dev/informer-test=${test}`;
   const informer = new Informer<V1ConfigMap>({
-    kubeConfig,
+    client,
     path: `/api/v1/namespaces/${namespace}/configmaps`,
-    list: () => core.listNamespacedConfigMap({ namespace, labelSelector }),
     labelSelector,
     ...options,
   });
@@ -95,10 +96,10 @@ describe('Informer against a real API server', () => {
     assert.equal(informer.get(keyOf(a))?.data?.v, '2');
     const fromWatch = informer.get(keyOf(c))!;
     assert.equal(fromWatch.metadata?.managedFields, undefined);
-    assert.ok(
-      fromWatch.metadata?.creationTimestamp instanceof Date,
-      'objects from the watch are typed like those from the list',
-    );
+    // List and watch give the same shape: the API's JSON, timestamps as RFC 3339 strings.
+    assert.equal(typeof fromWatch.metadata?.creationTimestamp, 'string');
+    assert.equal(typeof informer.get(keyOf(a))?.metadata?.creationTimestamp, 'string');
+    assert.equal(fromWatch.kind, 'ConfigMap', 'objects from the watch carry their kind, as list items are given it');
     assert.ok(await matchesServer(informer, selectorOf(a)));
     assert.deepEqual(informer.stats, { lists: 1, watchRestarts: 0, silentWatches: 0 });
   });

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { KubeConfig, type KubernetesListObject, type V1ConfigMap } from '@kubernetes/client-node';
+import type { V1ConfigMap } from '@kubernetes/client-node';
 import { FakeClock } from '../clock/clock.ts';
-import { Informer, keyOf, type InformerOptions, type WatchClient } from './informer.ts';
+import { Informer, keyOf, type InformerClient, type InformerOptions } from './informer.ts';
+import type { ObjectList } from './kube-client.ts';
 
-type Callback = Parameters<WatchClient['watch']>[2];
-type Done = Parameters<WatchClient['watch']>[3];
+type Callback = (type: string, obj: unknown, event?: unknown) => void;
+type Done = Parameters<InformerClient['watch']>[3];
 interface WatchCall {
   query: Record<string, unknown>;
   send: Callback;
@@ -14,7 +15,7 @@ interface WatchCall {
 }
 
 /** Records each watch the informer opens; the test plays the server's part on it. */
-class FakeWatch implements WatchClient {
+class FakeWatch {
   calls: WatchCall[] = [];
   watch(_path: string, query: Record<string, unknown>, send: Callback, done: Done): Promise<AbortController> {
     const controller = new AbortController();
@@ -30,7 +31,7 @@ const configMap = (name: string, resourceVersion: string): V1ConfigMap => ({
   metadata: { name, namespace: 'ns', resourceVersion, managedFields: [{ manager: 'kubectl', operation: 'Update' }] },
   data: { v: resourceVersion },
 });
-const configMapList = (resourceVersion: string, ...items: V1ConfigMap[]): KubernetesListObject<V1ConfigMap> => ({
+const configMapList = (resourceVersion: string, ...items: V1ConfigMap[]): ObjectList<V1ConfigMap> => ({
   apiVersion: 'v1',
   kind: 'ConfigMapList',
   metadata: { resourceVersion },
@@ -47,24 +48,22 @@ const tooOld = {
   code: 410,
 };
 
-function setUp(
-  lists: (KubernetesListObject<V1ConfigMap> | Error)[],
-  options: Partial<InformerOptions<V1ConfigMap>> = {},
-) {
+function setUp(lists: (ObjectList<V1ConfigMap> | Error)[], options: Partial<InformerOptions<V1ConfigMap>> = {}) {
   const clock = new FakeClock();
   const watch = new FakeWatch();
   const listCalls: number[] = [];
   const informer = new Informer<V1ConfigMap>({
-    kubeConfig: new KubeConfig(),
     path: '/api/v1/namespaces/ns/configmaps',
-    list: () => {
-      listCalls.push(clock.now());
-      const next = lists.shift();
-      if (!next) return new Promise(() => {});
-      return next instanceof Error ? Promise.reject(next) : Promise.resolve(next);
+    client: {
+      list: (() => {
+        listCalls.push(clock.now());
+        const next = lists.shift();
+        if (!next) return new Promise(() => {});
+        return next instanceof Error ? Promise.reject(next) : Promise.resolve(next);
+      }) as InformerClient['list'],
+      watch: (path, query, send, done) => watch.watch(path, query, send, done),
     },
     clock,
-    watch,
     ...options,
   });
   const events: string[] = [];

@@ -1,7 +1,7 @@
 /**
  * A shared informer: an in-memory cache of one kind of Kubernetes object, kept current by
  * a list followed by a watch, that tells handlers what changed — client-go's
- * SharedInformer, on @kubernetes/client-node's connections and authentication.
+ * SharedInformer, on Weir's one API client (`KubeClient`).
  *
  * client-node 2.0.1's own `makeInformer` re-lists on 410 Gone, but stops for good on any
  * other list or watch error, never asks for bookmarks (so its Watch's 30 s inactivity
@@ -9,13 +9,10 @@
  * the list with raw JSON from the watch. This one never gives up until `stop()`, backs off
  * on a clock that tests control, and restarts watches that go silent.
  */
-import type { KubeConfig, KubernetesListObject, KubernetesObject, Watch } from '@kubernetes/client-node';
-// Not re-exported from the package root; the same pair its loadYaml uses to type objects.
-import { ObjectSerializer } from '@kubernetes/client-node/dist/serializer.js';
-import { getSerializationType } from '@kubernetes/client-node/dist/util.js';
-import { pino, type Logger } from 'pino';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { systemClock, type Clock, type TimerHandle } from '../clock/clock.ts';
-import { KubeRequests } from './kube-client.ts';
+import { silentLogger, type Logger } from '../observability/logger.ts';
+import type { KubeClient } from './kube-client.ts';
 
 /** What happened to a cached object. */
 export type InformerEvent = 'add' | 'update' | 'delete';
@@ -23,8 +20,8 @@ export type InformerEvent = 'add' | 'update' | 'delete';
 /** Called with the object as now cached (for `delete`, as last known) and, on `update`, the one it replaced. */
 export type InformerHandler<T> = (obj: T, old?: T) => void;
 
-/** The part of client-node's `Watch` an informer calls; KubeRequests has the same, and tests pass a fake. */
-export type WatchClient = Pick<Watch, 'watch'>;
+/** What an informer needs of the API client: lists and watches (unit tests pass a fake). */
+export type InformerClient = Pick<KubeClient, 'list' | 'watch'>;
 
 /** Delays between restarts of a failed list or watch. */
 export interface InformerBackoff {
@@ -38,12 +35,13 @@ export interface InformerBackoff {
 
 /** Options for {@link Informer}. */
 export interface InformerOptions<T extends KubernetesObject> {
-  kubeConfig: KubeConfig;
+  client: InformerClient;
   /** The collection's URL path, e.g. `/api/v1/namespaces` or `/apis/weir.dev/v1alpha1/tenants`. */
   path: string;
-  /** Lists the collection; must apply the same label selector as `labelSelector`. */
-  list: () => Promise<KubernetesListObject<T>>;
+  /** Lists and watches only the objects it selects. */
   labelSelector?: string;
+  /** Lists and watches only the objects it selects, such as `spec.nodeName=n1` for a node's pods. */
+  fieldSelector?: string;
   /** How often every cached object is handed to `onResync` handlers; 10 min unless given, 0 turns it off. */
   resyncPeriodMs?: number;
   /** A watch that delivered nothing, bookmarks included, for this long is restarted; 5 min unless given. */
@@ -53,12 +51,9 @@ export interface InformerOptions<T extends KubernetesObject> {
   backoff?: InformerBackoff;
   clock?: Clock;
   log?: Logger;
-  /** KubeRequests' watch on `kubeConfig` unless given. */
-  watch?: WatchClient;
   /**
    * Reshapes every object before it is cached, like client-go's SetTransform: a controller
-   * that needs only part of an object (say metadata) keeps only that part in memory. It
-   * gets list items as the list call returned them and watch objects as raw JSON.
+   * that needs only part of an object (say metadata) keeps only that part in memory.
    */
   transform?: (obj: T) => T;
 }
@@ -85,14 +80,12 @@ export function keyOf(obj: KubernetesObject): string {
 /** A list-watch cache of one collection; call `start()` once, then `waitForSync()`. */
 export class Informer<T extends KubernetesObject> {
   readonly path: string;
-  #list: () => Promise<KubernetesListObject<T>>;
+  #client: InformerClient;
   #transform: (obj: T) => T;
-  #hasTransform: boolean;
-  #watch: WatchClient;
   #clock: Clock;
   #log: Logger;
   /** The watch parameters that never change. */
-  #query: { labelSelector: string | undefined; allowWatchBookmarks: boolean };
+  #query: { labelSelector: string | undefined; fieldSelector: string | undefined; allowWatchBookmarks: boolean };
   #resyncPeriodMs: number;
   #silenceTimeoutMs: number;
   #backoff: Required<InformerBackoff>;
@@ -109,18 +102,20 @@ export class Informer<T extends KubernetesObject> {
 
   constructor(options: InformerOptions<T>) {
     this.path = options.path;
-    this.#list = options.list;
+    this.#client = options.client;
     this.#transform = options.transform ?? ((obj) => obj);
-    this.#hasTransform = options.transform !== undefined;
     this.#clock = options.clock ?? systemClock;
-    this.#log = (options.log ?? pino({ enabled: false })).child({ informer: options.path });
-    this.#query = { labelSelector: options.labelSelector, allowWatchBookmarks: options.bookmarks ?? true };
+    this.#log = (options.log ?? silentLogger()).child({ informer: options.path });
+    this.#query = {
+      labelSelector: options.labelSelector,
+      fieldSelector: options.fieldSelector,
+      allowWatchBookmarks: options.bookmarks ?? true,
+    };
     this.#resyncPeriodMs = options.resyncPeriodMs ?? 10 * 60_000;
     this.#silenceTimeoutMs = options.silenceTimeoutMs ?? 5 * 60_000;
     this.#backoff = { initialMs: 500, maxMs: 30_000, resetAfterMs: 60_000, ...options.backoff };
     if (!(this.#silenceTimeoutMs > 0)) throw new RangeError('silenceTimeoutMs must be greater than zero');
     if (!(this.#resyncPeriodMs >= 0)) throw new RangeError('resyncPeriodMs must not be negative');
-    this.#watch = options.watch ?? watchOn(options.kubeConfig, this.#silenceTimeoutMs);
     // Keeps the promise from counting as unhandled when no one waits for the sync of an informer that stops.
     this.#synced.promise.catch(() => {});
   }
@@ -146,21 +141,6 @@ export class Informer<T extends KubernetesObject> {
   }
 
   /** The cached object under `key` (see {@link keyOf}). */
-  /**
-   * Puts an object this process has just written into the cache if the cache does not
-   * hold it yet, so that a controller does not write it again before the watch catches
-   * up. Emits no event; the watch's own event for the object follows and wins.
-   */
-  remember(obj: T): void {
-    const key = keyOf(obj);
-    if (this.#cache.has(key)) return;
-    // A shallow copy is enough to drop managedFields without touching the caller's object;
-    // cached objects are never modified.
-    const copy = { ...obj, metadata: obj.metadata && { ...obj.metadata } };
-    stripManagedFields(copy);
-    this.#cache.set(key, this.#transform(copy));
-  }
-
   get(key: string): T | undefined {
     return this.#cache.get(key);
   }
@@ -215,7 +195,14 @@ export class Informer<T extends KubernetesObject> {
 
   /** Replaces the cache with a fresh list, telling handlers what changed since the last one. */
   async #relist(): Promise<void> {
-    const list = await untilAborted(this.#list(), this.#stop.signal);
+    const list = await untilAborted(
+      this.#client.list<T>(
+        this.path,
+        { labelSelector: this.#query.labelSelector, fieldSelector: this.#query.fieldSelector },
+        { signal: this.#stop.signal },
+      ),
+      this.#stop.signal,
+    );
     // Items of a list carry no kind; the list's own kind names it.
     const kind = list.kind?.replace(/List$/, '');
     const next = new Map<string, T>();
@@ -302,24 +289,18 @@ export class Informer<T extends KubernetesObject> {
         timeoutSeconds: Math.floor(300 + Math.random() * 300),
       };
       // `watch` hands back its AbortController only once the response has started; until then we can only drop it.
-      this.#watch.watch(this.path, query, onEvent, onDone).then((controller) => {
+      const headersTimeoutMs = this.#silenceTimeoutMs + 30_000;
+      this.#client.watch(this.path, query, onEvent, onDone, { headersTimeoutMs }).then((controller) => {
         request = controller;
         if (ended) controller.abort();
       }, onDone);
     });
   }
 
-  /**
-   * A watch object as the cache holds it: transformed if a transform is set (which then
-   * sees the raw object: deserializing it first would be wasted on fields it drops),
-   * otherwise deserialized like a typed list's items.
-   */
+  /** A watch object as the cache holds it. */
   #shape(raw: T): T {
-    if (this.#hasTransform) {
-      stripManagedFields(raw);
-      return this.#transform(raw);
-    }
-    return typed(raw);
+    stripManagedFields(raw);
+    return this.#transform(raw);
   }
 
   /** Applies one watch event to the cache. */
@@ -358,27 +339,6 @@ export class Informer<T extends KubernetesObject> {
       this.#scheduleResync();
     }, this.#resyncPeriodMs);
   }
-}
-
-/** Watches through KubeRequests, which waits for the answer to start about as long as the informer waits for a silent watch. */
-function watchOn(kubeConfig: KubeConfig, silenceTimeoutMs: number): WatchClient {
-  const requests = new KubeRequests(kubeConfig);
-  return {
-    watch: (path, query, callback, done) =>
-      requests.watch(path, query, callback, done, { headersTimeoutMs: silenceTimeoutMs + 30_000 }),
-  };
-}
-
-/**
- * Watch events are raw JSON while typed list calls (CoreV1Api and the like) return
- * deserialized models, with Dates for timestamps. Built-in kinds from a watch get the same
- * treatment so that the cache holds one shape; custom resources stay plain JSON both ways.
- */
-function typed<T extends KubernetesObject>(raw: T): T {
-  const type = getSerializationType(raw.apiVersion, raw.kind);
-  const obj = type === 'KubernetesObject' ? raw : (ObjectSerializer.deserialize(raw, type) as T);
-  stripManagedFields(obj);
-  return obj;
 }
 
 /** Adds `fn` to `handlers`; the returned function removes it again. */

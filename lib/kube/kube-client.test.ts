@@ -3,7 +3,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { KubeConfig, type V1LimitRange, type V1NetworkPolicy } from '@kubernetes/client-node';
-import { KubeRequests, toWire } from './kube-client.ts';
+import { KubeClient, toWire } from './kube-client.ts';
 
 /** What goes over the wire: JSON drops the undefined properties the serializer fills in. */
 const sent = (value: unknown) => JSON.parse(JSON.stringify(value)) as unknown;
@@ -40,7 +40,7 @@ describe('toWire', () => {
   });
 });
 
-/** An HTTP server that answers every request with `respond`, and KubeRequests pointed at it. */
+/** An HTTP server that answers every request with `respond`, and a KubeClient pointed at it. */
 async function serving(respond: (res: ServerResponse, url: URL) => void) {
   const urls: URL[] = [];
   const server = createServer((req, res) => {
@@ -64,11 +64,11 @@ async function serving(respond: (res: ServerResponse, url: URL) => void) {
       server.close(resolve);
       server.closeAllConnections();
     });
-  return { requests: new KubeRequests(kc), urls, close };
+  return { requests: new KubeClient(kc, { fieldManager: 'weir-test' }), urls, close };
 }
 
 /** Runs a watch to its end; resolves with the events and the error `done` got. */
-function watched(requests: KubeRequests, query: Record<string, unknown> = {}) {
+function watched(requests: KubeClient, query: Record<string, unknown> = {}) {
   const events: [string, unknown][] = [];
   return new Promise<{ events: [string, unknown][]; err: unknown }>((resolve) => {
     void requests.watch(
@@ -80,7 +80,7 @@ function watched(requests: KubeRequests, query: Record<string, unknown> = {}) {
   });
 }
 
-describe('KubeRequests.watch', () => {
+describe('KubeClient.watch', () => {
   it('hands over each event once, however the lines are cut into chunks, and ends with no error', async () => {
     const lines = [
       { type: 'ADDED', object: { metadata: { name: 'a' } } },

@@ -8,12 +8,13 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CoordinationV1Api, KubeConfig, type V1Lease } from '@kubernetes/client-node';
-import { LeaderElector, type LeaseClient } from './leader-election.ts';
+import { KubeConfig } from '@kubernetes/client-node';
+import { KubeClient } from './kube-client.ts';
+import { LeaderElector, type Lease, type LeaseClient } from './leader-election.ts';
 
 const kubeconfig = new KubeConfig();
 kubeconfig.loadFromDefault();
-const api = kubeconfig.makeApiClient(CoordinationV1Api);
+const api = new KubeClient(kubeconfig, { fieldManager: 'weir-it' });
 const namespace = 'default';
 const fast = { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 };
 
@@ -33,13 +34,11 @@ function candidate(t: TestContext, name: string, identity: string, durations = f
   let crashed = false;
   const alive = () => (crashed ? Promise.reject(new Error(`${identity} has crashed`)) : Promise.resolve());
   const client: LeaseClient = {
-    readNamespacedLease: (param, options) => alive().then(() => api.readNamespacedLease(param, options)),
-    createNamespacedLease: (param, options) =>
-      alive().then(() => written(Date.now(), api.createNamespacedLease(param, options))),
-    replaceNamespacedLease: (param, options) =>
-      alive().then(() => written(Date.now(), api.replaceNamespacedLease(param, options))),
+    read: (ref, options) => alive().then(() => api.read(ref, options)),
+    create: (obj, options) => alive().then(() => written(Date.now(), api.create(obj, options))),
+    replace: (obj, options) => alive().then(() => written(Date.now(), api.replace(obj, options))),
   };
-  const written = async (sentAt: number, request: Promise<V1Lease>) => {
+  const written = async <T>(sentAt: number, request: Promise<T>) => {
     const lease = await request;
     self.lastWriteSentAt = sentAt;
     return lease;
@@ -81,7 +80,8 @@ async function election(
   return { name, leader, follower };
 }
 
-const leaseSpec = async (name: string) => (await api.readNamespacedLease({ namespace, name })).spec;
+const leaseSpec = async (name: string) =>
+  (await api.read<Lease>({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { namespace, name } }))?.spec;
 
 describe('LeaderElector against kube-apiserver', { timeout: 60_000 }, () => {
   it('lets exactly one of two candidates lead', async (t) => {

@@ -1,23 +1,36 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
-import { ApiException, V1MicroTime, type V1Lease, type V1LeaseSpec } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
+import { Errors, weirError } from '../errors/errors.ts';
 import {
   LeaderElector,
   type LeaderElectionClock,
   type LeaderElectorOptions,
+  type Lease,
   type LeaseClient,
+  type LeaseSpec,
 } from './leader-election.ts';
 import { createLeaderElectionMetrics } from './leader-election-metrics.ts';
 
 /** A clock that moves only in advance(), firing due sleeps in order. */
 class ManualClock implements LeaderElectionClock {
   #now = Date.parse('2030-01-01T00:00:00Z');
+  #monotonic = 0;
   #sleeps = new Set<{ at: number; wake: () => void }>();
 
   now(): number {
     return this.#now;
+  }
+
+  monotonic(): number {
+    return this.#monotonic;
+  }
+
+  /** Sets the wall clock, as an administrator or NTP might; sleeps and the monotonic clock are not affected. */
+  setWallClock(ms: number): void {
+    this.#sleeps.forEach((s) => (s.at += ms - this.#now));
+    this.#now = ms;
   }
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -36,60 +49,65 @@ class ManualClock implements LeaderElectionClock {
       const due = [...this.#sleeps].filter((s) => s.at <= target).sort((a, b) => a.at - b.at)[0];
       if (!due) break;
       this.#sleeps.delete(due);
+      this.#monotonic += due.at - this.#now;
       this.#now = due.at;
       due.wake();
       await nextMacrotask();
     }
+    this.#monotonic += target - this.#now;
     this.#now = target;
   }
 }
 
 /** The Lease calls of an API server, with its resourceVersion checks, in memory. */
 class FakeLeaseApi implements LeaseClient {
-  lease: V1Lease | undefined;
+  lease: Lease | undefined;
   /** Every call fails, as when the API server cannot be reached. */
   failing = false;
   /** Runs before a replace is applied, to let a rival write first. */
   beforeReplace: (() => void) | undefined;
   #version = 0;
 
-  async readNamespacedLease(): Promise<V1Lease> {
+  async read<T>(): Promise<T | undefined> {
     if (this.failing) throw new Error('connection refused');
-    if (!this.lease) throw new ApiException(404, 'not found', { message: 'leases "weir" not found' }, {});
-    return wire(this.lease);
+    return this.lease && (wire(this.lease) as T);
   }
 
-  async createNamespacedLease(param: { body: V1Lease }): Promise<V1Lease> {
+  async create<T>(body: T): Promise<T> {
     if (this.failing) throw new Error('connection refused');
-    if (this.lease) throw new ApiException(409, 'conflict', { message: 'already exists' }, {});
-    return this.#store(param.body);
+    if (this.lease) throw conflict('already exists');
+    return this.#store(body as Lease) as T;
   }
 
-  async replaceNamespacedLease(param: { body: V1Lease }): Promise<V1Lease> {
+  async replace<T>(body: T): Promise<T> {
     if (this.failing) throw new Error('connection refused');
     this.beforeReplace?.();
     // Like the API server, a replace without a resourceVersion overwrites unconditionally.
-    const version = param.body.metadata?.resourceVersion;
+    const version = (body as Lease).metadata?.resourceVersion;
     if (version !== undefined && version !== this.lease?.metadata?.resourceVersion) {
-      throw new ApiException(409, 'conflict', { message: 'the object has been modified' }, {});
+      throw conflict('the object has been modified');
     }
-    return this.#store(param.body);
+    return this.#store(body as Lease) as T;
   }
 
   /** Writes the Lease as another process would. */
-  put(spec: V1LeaseSpec): void {
+  put(spec: LeaseSpec): void {
     this.#store({ metadata: { name: 'weir', namespace: 'default' }, spec });
   }
 
-  #store(body: V1Lease): V1Lease {
+  #store(body: Lease): Lease {
     this.lease = wire({ ...body, metadata: { ...body.metadata, resourceVersion: String(++this.#version) } });
     return wire(this.lease);
   }
 }
 
 /** A round trip through JSON, as every object takes to and from the API server. */
-function wire(lease: V1Lease): V1Lease {
-  return JSON.parse(JSON.stringify(lease)) as V1Lease;
+function wire(lease: Lease): Lease {
+  return JSON.parse(JSON.stringify(lease)) as Lease;
+}
+
+function conflict(message: string): Error {
+  return weirError(Errors.KubernetesRequestFailed, message, { details: { statusCode: 409 } });
 }
 
 function setup(overrides: Partial<LeaderElectorOptions> = {}, api = new FakeLeaseApi(), clock = new ManualClock()) {
@@ -115,12 +133,12 @@ function setup(overrides: Partial<LeaderElectorOptions> = {}, api = new FakeLeas
   return { api, clock, elector, events, signals, status, leading: () => events.some((e) => e.startsWith('started')) };
 }
 
-const held = (holderIdentity: string, renewTime: string): V1LeaseSpec => ({
+const held = (holderIdentity: string, renewTime: string): LeaseSpec => ({
   holderIdentity,
   leaseDurationSeconds: 15,
   leaseTransitions: 3,
-  acquireTime: new V1MicroTime(renewTime),
-  renewTime: new V1MicroTime(renewTime),
+  acquireTime: renewTime,
+  renewTime,
 });
 
 describe('LeaderElector', () => {
@@ -239,9 +257,35 @@ describe('LeaderElector', () => {
     const { api, clock, elector, signals } = setup();
     void elector.run();
     await clock.advance(0);
-    api.replaceNamespacedLease = () => new Promise(() => {});
+    api.replace = () => new Promise(() => {});
     await clock.advance(2_000 + 10_000);
     assert.equal(signals[0]?.aborted, true);
+  });
+
+  it('keeps its lease when the wall clock is set back or forward, since expiry is measured on the monotonic clock', async () => {
+    const { api, clock, elector, leading } = setup();
+    const rival = setup({ identity: 'rival' }, api, clock);
+    void elector.run();
+    await clock.advance(0);
+    assert.equal(leading(), true);
+    void rival.elector.run();
+    // An hour forward: a rival measuring expiry on the wall clock would take over at once.
+    clock.setWallClock(clock.now() + 3_600_000);
+    await clock.advance(5_000);
+    clock.setWallClock(clock.now() - 7_200_000);
+    await clock.advance(5_000);
+    assert.equal(rival.leading(), false, 'the rival saw the lease renewed and did not take it over');
+    assert.equal(api.lease?.spec?.holderIdentity, 'me');
+  });
+
+  it('takes over a lease whose holder stopped renewing once it saw the record unchanged for the lease duration, whatever the wall clock says', async () => {
+    const { api, clock, elector, leading } = setup();
+    api.put(held('gone', new Date(clock.now() + 86_400_000).toISOString()));
+    void elector.run();
+    await clock.advance(14_000);
+    assert.equal(leading(), false, 'not before the lease duration passed on the monotonic clock');
+    await clock.advance(6_000);
+    assert.equal(leading(), true);
   });
 
   it('loses the race for a free lease to a candidate that created it first', async () => {

@@ -3,8 +3,9 @@
  * k8s.io/client-go/tools/leaderelection, so that replicas of Weir's operator hand over
  * leadership the way Kubernetes' own controllers do.
  *
- * A candidate trusts only its own clock: a Lease held by another is taken over once this
- * process has seen its record unchanged for the record's leaseDurationSeconds. The
+ * A candidate trusts only its own monotonic clock: a Lease held by another is taken over
+ * once this process has seen its record unchanged for the record's leaseDurationSeconds,
+ * so a wall clock set back or forward neither extends nor shortens anyone's lease. The
  * renewTime written by the holder only tells that the record changed, so clock skew
  * between nodes does not matter (skew *rate* does: keep leaseDuration / renewDeadline
  * above the drift you expect). Every write replaces the Lease at the resourceVersion last
@@ -12,34 +13,39 @@
  * this is not fencing: a leader cut off from the API server keeps running until its
  * renew deadline passes, which is why the operator exits when leadership is lost.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  Observable,
-  V1MicroTime,
-  type ConfigurationOptions,
-  type CoordinationV1Api,
-  type V1Lease,
-  type V1LeaseSpec,
-} from '@kubernetes/client-node';
-import { pino, type Logger } from 'pino';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { systemClock, type Clock } from '../clock/clock.ts';
+import { silentLogger, type Logger } from '../observability/logger.ts';
+import { statusCode, type KubeClient } from './kube-client.ts';
 import type { LeaderElectionMetrics } from './leader-election-metrics.ts';
 
 /** client-go's JitterFactor: candidates wait retryPeriod plus up to 1.2 times it between tries. */
 export const JITTER_FACTOR = 1.2;
 
-/** The time source of an elector; satisfied by the operator runtime's shared Clock. */
-export interface LeaderElectionClock {
-  /** Milliseconds since the Unix epoch. */
-  now(): number;
-  /** Resolves after `ms`; may reject or resolve early once `signal` aborts. */
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+/** The time source of an elector: the wall clock for what it writes, the monotonic clock for expiry, and sleeps. */
+export type LeaderElectionClock = Pick<Clock, 'now' | 'monotonic' | 'sleep'>;
+
+/** The election record of a Lease (coordination.k8s.io/v1), times as MicroTime strings. */
+export interface LeaseSpec {
+  holderIdentity?: string;
+  leaseDurationSeconds?: number;
+  acquireTime?: string;
+  renewTime?: string;
+  leaseTransitions?: number;
 }
 
-/** The part of CoordinationV1Api an elector calls. */
-export type LeaseClient = Pick<
-  CoordinationV1Api,
-  'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'
->;
+/** A Lease as the API server stores it. */
+export interface Lease extends KubernetesObject {
+  spec?: LeaseSpec;
+}
+
+/** The part of the API client an elector calls. */
+export type LeaseClient = Pick<KubeClient, 'read' | 'create' | 'replace'>;
+
+/** A MicroTime (RFC 3339 with microseconds), as Leases record times. */
+function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/Z$/, '000Z');
+}
 
 /** Options for {@link LeaderElector}; durations default to client-go's 15s / 10s / 2s. */
 export interface LeaderElectorOptions {
@@ -85,9 +91,9 @@ export class LeaderElector {
   #stop = new AbortController();
   #running: Promise<void> | undefined;
   /** The Lease as last read or written; its resourceVersion guards the next replace. */
-  #lease: V1Lease | undefined;
+  #lease: Lease | undefined;
   #observedRecord = '';
-  /** When, by the local clock, the record last changed. */
+  /** When, by the local monotonic clock, the record last changed. */
   #observedAt = 0;
   #reportedLeader = '';
 
@@ -100,8 +106,8 @@ export class LeaderElector {
     this.retryPeriodMs = options.retryPeriodMs ?? 2_000;
     validate(this, options);
     this.#client = options.client;
-    this.#clock = options.clock ?? { now: () => Date.now(), sleep: (ms, signal) => sleep(ms, undefined, { signal }) };
-    this.#log = (options.log ?? pino({ enabled: false })).child({
+    this.#clock = options.clock ?? systemClock;
+    this.#log = (options.log ?? silentLogger()).child({
       lease: `${this.namespace}/${this.name}`,
       identity: this.identity,
     });
@@ -203,33 +209,29 @@ export class LeaderElector {
 
   async #tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     const now = this.#clock.now();
-    const options = abortOn(signal);
-    const { namespace, name } = this;
+    const options = { signal };
+    const ref = this.#ref();
     // Fast path: a leader writes over the Lease it last saw; the resourceVersion catches any change since.
-    if (this.#lease && this.isLeader && this.#leaseValid(now)) {
+    if (this.#lease && this.isLeader && this.#leaseValid()) {
       const spec = this.#spec(now, this.#lease.spec?.acquireTime, this.#lease.spec?.leaseTransitions ?? 0);
       try {
-        const written = await this.#client.replaceNamespacedLease(
-          { namespace, name, body: { ...this.#lease, spec } },
-          options,
-        );
-        this.#observe(written, true);
+        this.#observe(await this.#client.replace<Lease>({ ...this.#lease, spec }, options), true);
         return !signal.aborted;
       } catch (err) {
         this.#log.debug({ err: describe(err) }, 'optimistic renewal failed; reading the lease');
       }
     }
-    let current: V1Lease;
+    let current: Lease | undefined;
     try {
-      current = await this.#client.readNamespacedLease({ namespace, name }, options);
+      current = await this.#client.read<Lease>(ref, options);
     } catch (err) {
-      if (statusOf(err) !== 404) {
-        this.#log.warn({ err: describe(err) }, 'cannot read the lease');
-        return false;
-      }
+      this.#log.warn({ err: describe(err) }, 'cannot read the lease');
+      return false;
+    }
+    if (!current) {
       try {
-        const body: V1Lease = { metadata: { namespace, name }, spec: this.#spec(now, new V1MicroTime(now), 0) };
-        this.#observe(await this.#client.createNamespacedLease({ namespace, body }, options), true);
+        const body: Lease = { ...ref, spec: this.#spec(now, microTime(now), 0) };
+        this.#observe(await this.#client.create<Lease>(body, options), true);
         return !signal.aborted;
       } catch (createErr) {
         this.#log.info({ err: describe(createErr) }, 'cannot create the lease');
@@ -238,46 +240,47 @@ export class LeaderElector {
     }
     if (signal.aborted) return false;
     this.#observe(current, false);
-    if (this.leader !== '' && !this.isLeader && this.#leaseValid(now)) return false;
+    if (this.leader !== '' && !this.isLeader && this.#leaseValid()) return false;
     const transitions = current.spec?.leaseTransitions ?? 0;
     const spec = this.isLeader
       ? this.#spec(now, current.spec?.acquireTime, transitions)
-      : this.#spec(now, new V1MicroTime(now), transitions + 1);
+      : this.#spec(now, microTime(now), transitions + 1);
     try {
-      this.#observe(
-        await this.#client.replaceNamespacedLease({ namespace, name, body: { ...current, spec } }, options),
-        true,
-      );
+      this.#observe(await this.#client.replace<Lease>({ ...current, spec }, options), true);
       return !signal.aborted;
     } catch (err) {
       // 409: the Lease changed since it was read, most likely because another candidate won.
-      const level = statusOf(err) === 409 ? 'info' : 'warn';
+      const level = statusCode(err) === 409 ? 'info' : 'warn';
       this.#log[level]({ err: describe(err) }, 'cannot update the lease');
       return false;
     }
   }
 
+  #ref() {
+    return {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { namespace: this.namespace, name: this.name },
+    };
+  }
+
   /** Gives the Lease up, re-reading it first so that only our own record is overwritten. */
   async #release(): Promise<void> {
-    const { namespace, name } = this;
     const timer = new AbortController();
     const signal = timedSignal(this.#clock, this.renewDeadlineMs, timer.signal);
     try {
-      const current = await this.#client.readNamespacedLease({ namespace, name }, abortOn(signal));
-      if (current.spec?.holderIdentity !== this.identity) return;
-      const now = new V1MicroTime(this.#clock.now());
+      const current = await this.#client.read<Lease>(this.#ref(), { signal });
+      if (!current?.spec || current.spec.holderIdentity !== this.identity) return;
+      const now = microTime(this.#clock.now());
       // leaseDurationSeconds 1, as client-go writes, for candidates that ignore an empty holder.
-      const spec: V1LeaseSpec = {
+      const spec: LeaseSpec = {
         holderIdentity: '',
         leaseDurationSeconds: 1,
         acquireTime: now,
         renewTime: now,
         leaseTransitions: current.spec.leaseTransitions ?? 0,
       };
-      this.#observe(
-        await this.#client.replaceNamespacedLease({ namespace, name, body: { ...current, spec } }, abortOn(signal)),
-        true,
-      );
+      this.#observe(await this.#client.replace<Lease>({ ...current, spec }, { signal }), true);
       this.#log.info('released the leader lease');
     } catch (err) {
       this.#log.warn({ err: describe(err) }, 'cannot release the lease; it expires on its own');
@@ -286,29 +289,29 @@ export class LeaderElector {
     }
   }
 
-  #spec(now: number, acquireTime: V1MicroTime | undefined, leaseTransitions: number): V1LeaseSpec {
+  #spec(now: number, acquireTime: string | undefined, leaseTransitions: number): LeaseSpec {
     const leaseDurationSeconds = Math.floor(this.leaseDurationMs / 1000);
     return {
       holderIdentity: this.identity,
       leaseDurationSeconds,
       acquireTime,
-      renewTime: new V1MicroTime(now),
+      renewTime: microTime(now),
       leaseTransitions,
     };
   }
 
   /** Remembers the Lease; the local clock starts anew only when its record changed (or we wrote it). */
-  #observe(lease: V1Lease, written: boolean): void {
+  #observe(lease: Lease, written: boolean): void {
     this.#lease = lease;
     const record = recordOf(lease.spec);
     if (written || record !== this.#observedRecord) {
       this.#observedRecord = record;
-      this.#observedAt = this.#clock.now();
+      this.#observedAt = this.#clock.monotonic();
     }
   }
 
-  #leaseValid(now: number): boolean {
-    return this.#observedAt + (this.#lease?.spec?.leaseDurationSeconds ?? 0) * 1000 > now;
+  #leaseValid(): boolean {
+    return this.#observedAt + (this.#lease?.spec?.leaseDurationSeconds ?? 0) * 1000 > this.#clock.monotonic();
   }
 
   #reportLeader(): void {
@@ -350,32 +353,15 @@ function validate(elector: LeaderElector, options: LeaderElectorOptions): void {
   }
 }
 
-/** The election record of a Lease as comparable text; times keep their wire form. */
-function recordOf(spec: V1LeaseSpec | undefined): string {
-  const time = (t: unknown) => (t instanceof Date ? t.toISOString() : String(t ?? ''));
+/** The election record of a Lease as comparable text. */
+function recordOf(spec: LeaseSpec | undefined): string {
   return JSON.stringify([
     spec?.holderIdentity ?? '',
     spec?.leaseDurationSeconds ?? 0,
     spec?.leaseTransitions ?? 0,
-    time(spec?.acquireTime),
-    time(spec?.renewTime),
+    spec?.acquireTime ?? '',
+    spec?.renewTime ?? '',
   ]);
-}
-
-/** Request options that abort the HTTP request with `signal`, as client-go cancels a context. */
-function abortOn(signal: AbortSignal): ConfigurationOptions {
-  return {
-    middleware: [
-      {
-        pre: (context) => {
-          context.setSignal(signal);
-          return new Observable(Promise.resolve(context));
-        },
-        post: (context) => new Observable(Promise.resolve(context)),
-      },
-    ],
-    middlewareMergeStrategy: 'append',
-  };
 }
 
 /** A signal that aborts after `ms` on `clock`; aborting `cancel` clears the timer. */
@@ -398,15 +384,7 @@ function untilAborted(promise: Promise<boolean>, signal: AbortSignal): Promise<b
   });
 }
 
-function statusOf(err: unknown): number | undefined {
-  const code = (err as { code?: unknown } | undefined)?.code;
-  return typeof code === 'number' ? code : undefined;
-}
-
-/** A one-line description of an API error; client-node's own message carries every header. */
+/** A one-line description of an API error. */
 function describe(err: unknown): string {
-  const status = statusOf(err);
-  const message = (err as { body?: { message?: unknown } } | undefined)?.body?.message;
-  if (status !== undefined) return `${status}${typeof message === 'string' ? `: ${message}` : ''}`;
   return err instanceof Error ? err.message : String(err);
 }

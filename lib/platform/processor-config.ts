@@ -7,34 +7,40 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { PipelineSpec, TopicRoles } from '../../crds/pipeline.ts';
+import { PipelineSpec } from '../../crds/pipeline.ts';
 import { Errors, weirError } from '../errors/errors.ts';
 
 const Name = z.string().min(1).max(253);
+const TopicName = z.string().min(1).max(249);
 
 /** `host:port`, the host a name, an IPv4 address or a bracketed IPv6 address. */
 const HostPort = z.string().regex(/^([^\s:[\]]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}$/, 'must be host:port');
 
 /** The compiled configuration of one pipeline's processor. */
-export const ProcessorConfig = z.object({
-  pipeline: z.object({ namespace: Name, name: Name }),
-  consumerGroup: z.string().min(1).max(255),
-  kafka: z.object({ bootstrapServers: z.array(HostPort).min(1) }),
-  topics: z.object({
-    ...(Object.fromEntries(TopicRoles.map((role) => [role, z.string().min(1).max(249)])) as Record<
-      (typeof TopicRoles)[number],
-      z.ZodString
-    >),
-    // Only while spec.sinks.topic is enabled.
-    Output: z.string().min(1).max(249).optional(),
-  }),
-  /** The tenant the pipeline belongs to: its Redis keys and Postgres schema, and what of its data must be masked. */
-  tenant: z.object({
-    name: Name,
-    piiFields: z.array(z.string().min(1).max(256)).max(64).default([]),
-  }),
-  spec: PipelineSpec,
-});
+export const ProcessorConfig = z
+  .object({
+    pipeline: z.object({ namespace: Name, name: Name }),
+    consumerGroup: z.string().min(1).max(255),
+    kafka: z.object({ bootstrapServers: z.array(HostPort).min(1) }),
+    /** The pipeline's topics by role; Output only while `spec.sinks.topic.enabled`. */
+    topics: z.object({
+      Input: TopicName,
+      Retry: TopicName,
+      DeadLetter: TopicName,
+      Changelog: TopicName,
+      Output: TopicName.optional(),
+    }),
+    /** The tenant the pipeline belongs to: its Redis keys and Postgres schema, and what of its data must be masked. */
+    tenant: z.object({
+      name: Name,
+      piiFields: z.array(z.string().min(1).max(256)).max(64).default([]),
+    }),
+    spec: PipelineSpec,
+  })
+  .refine((c) => (c.topics.Output !== undefined) === c.spec.sinks.topic.enabled, {
+    message: 'topics.Output must be set exactly when spec.sinks.topic.enabled is true',
+    path: ['topics', 'Output'],
+  });
 
 export type ProcessorConfig = z.output<typeof ProcessorConfig>;
 /** What the operator builds: defaults of the spec may still be missing. */

@@ -5,8 +5,8 @@ import type { TenantSpec } from '../../crds/tenant.ts';
 export const MANAGED_BY = 'weir-operator';
 export const TENANT_LABEL = 'weir.dev/tenant';
 
-/** The namespace the operator's own components run in; tenant workloads admit traffic from it. */
-export const PLATFORM_NAMESPACE = 'weir-system';
+/** The namespace the operator's own components run in unless configured otherwise; tenant workloads admit traffic from it. */
+export const DEFAULT_PLATFORM_NAMESPACE = 'weir-system';
 
 /** Secret in the tenant namespace with the generated credentials. */
 export const CREDENTIALS_SECRET = 'weir-credentials';

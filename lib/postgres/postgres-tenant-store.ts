@@ -36,6 +36,9 @@ export interface PostgresTenant {
 const MAX_IDENTIFIER = 63;
 const SCRAM_ITERATIONS = 4096;
 const ROLE_ATTRIBUTES = 'LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS';
+
+/** Sessions a tenant's role may hold unless its quota says otherwise. */
+export const DEFAULT_CONNECTION_LIMIT = 20;
 const pbkdf2Async = promisify(pbkdf2);
 
 /**
@@ -116,10 +119,17 @@ export class PostgresTenantStore {
     this.#log = (options.log ?? pino({ enabled: false })).child({ adapter: 'postgres-tenant-store' });
     // Enough for the operator's concurrent reconciles to create tenants side by side when
     // they arrive in bulk, few against a server's default of 100 connections.
+    // Bounded waits everywhere: a Postgres that hangs, or a tenant's schema locked by a
+    // long transaction, fails this tenant's reconcile (which retries) instead of holding the
+    // connections every other tenant needs.
     this.#pool = new pg.Pool({
       connectionString: options.connectionString,
       max: 10,
       application_name: 'weir-operator',
+      connectionTimeoutMillis: 10_000,
+      statement_timeout: 30_000,
+      lock_timeout: 5_000,
+      idle_in_transaction_session_timeout: 60_000,
     });
     // An idle connection that breaks must not crash the operator; the pool replaces it.
     this.#pool.on('error', (err) => this.#log.warn({ err: { message: err.message } }, 'postgres connection error'));
@@ -129,7 +139,18 @@ export class PostgresTenantStore {
    * Creates or updates the tenant's role and schema. The password is written only when
    * it changed, if the admin may read pg_authid (a superuser), and on every call otherwise.
    */
-  async ensureTenant({ tenant, password }: { tenant: string; password: string }): Promise<PostgresTenant> {
+  async ensureTenant({
+    tenant,
+    password,
+    connectionLimit = DEFAULT_CONNECTION_LIMIT,
+  }: {
+    tenant: string;
+    password: string;
+    /** Concurrent sessions the role may hold. */
+    connectionLimit?: number;
+  }): Promise<PostgresTenant> {
+    if (!Number.isInteger(connectionLimit) || connectionLimit < 1)
+      throw new TypeError('the connection limit must be a positive integer');
     const name = postgresTenantName(tenant);
     // Printable ASCII only: SASLprep leaves it alone, so every client library derives the same keys.
     if (typeof password !== 'string' || !/^[\x21-\x7e]{1,1024}$/.test(password)) {
@@ -159,9 +180,11 @@ export class PostgresTenantStore {
       const writes: string[] = [];
       let passwordChanged = true;
       if (!state.exists) {
-        writes.push(`CREATE ROLE ${role} ${ROLE_ATTRIBUTES} PASSWORD ${literal(await scramVerifier(password))}`);
+        writes.push(
+          `CREATE ROLE ${role} ${ROLE_ATTRIBUTES} CONNECTION LIMIT ${connectionLimit} PASSWORD ${literal(await scramVerifier(password))}`,
+        );
       } else {
-        writes.push(`ALTER ROLE ${role} ${ROLE_ATTRIBUTES}`);
+        writes.push(`ALTER ROLE ${role} ${ROLE_ATTRIBUTES} CONNECTION LIMIT ${connectionLimit}`);
         if (state.canReadVerifiers) {
           const [stored] = await run([`SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = ${literal(name)}`]);
           passwordChanged = !(await verifierMatches(
@@ -195,6 +218,28 @@ export class PostgresTenantStore {
       };
       return { writes, result: { role: name, schema: name, database: state.database }, done };
     });
+  }
+
+  /**
+   * Makes the tenant's role NOLOGIN and ends its sessions, keeping the role and schema:
+   * what a deleted Tenant gets first, whatever its deletion policy. Resolves with whether
+   * the role existed.
+   */
+  async disableLogin(tenant: string): Promise<boolean> {
+    const name = postgresTenantName(tenant);
+    const existed = await this.#transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKey(`tenant/${name}`)]);
+      const { rowCount } = await client.query('SELECT FROM pg_catalog.pg_roles WHERE rolname = $1', [name]);
+      if (rowCount) await client.query(`ALTER ROLE ${client.escapeIdentifier(name)} NOLOGIN`);
+      return rowCount === 1;
+    });
+    // Committed before the sessions end, so that none can log in again between the two.
+    const ended = await this.#pool.query(
+      'SELECT pg_terminate_backend(pid, 10000) FROM pg_catalog.pg_stat_activity WHERE usename = $1',
+      [name],
+    );
+    this.#log.info({ tenant, role: name, existed, sessionsEnded: ended.rowCount }, 'disabled postgres login');
+    return existed;
   }
 
   /**

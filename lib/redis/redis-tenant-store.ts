@@ -136,6 +136,22 @@ export class RedisTenantStore {
   }
 
   /**
+   * Turns the tenant's user off and disconnects its clients, keeping the user and its keys:
+   * what a deleted Tenant gets first, whatever its deletion policy, so that its credentials
+   * stop working even if the rest of the cleanup never happens. Resolves with whether the
+   * user existed.
+   */
+  async disableUser(tenant: string): Promise<boolean> {
+    assertTenantName(tenant);
+    const user = redisUserName(tenant);
+    if ((await this.#getUser(user)) === undefined) return false;
+    await this.#redis.call('ACL', 'SETUSER', user, 'off');
+    const connectionsKilled = Number(await this.#redis.call('CLIENT', 'KILL', 'USER', user));
+    this.#log.info({ tenant, user, connectionsKilled }, 'disabled redis user');
+    return true;
+  }
+
+  /**
    * Disables the tenant's user, disconnects its clients, optionally unlinks its keys, and
    * removes the user. Does nothing for a user that is already gone (keys are still deleted
    * if asked, so that a retry after a failure finishes the job).

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PipelineSpec } from '../../crds/pipeline.ts';
-import { desiredTopics, durationMs, partitionsUsed } from './desired-topics.ts';
+import { durationMs } from '../../lib/platform/duration.ts';
+import { desiredTopics, partitionsUsed } from './desired-topics.ts';
 import { topicName } from '../../lib/platform/pipeline-names.ts';
 
 describe('pipeline topics', () => {

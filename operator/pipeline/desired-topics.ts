@@ -4,8 +4,6 @@ import type { TopicSpec } from '../../lib/kafka/topic-admin.ts';
 import { durationMs } from '../../lib/platform/duration.ts';
 import { topicName, type TopicRole } from '../../lib/platform/pipeline-names.ts';
 
-export { durationMs };
-
 /** Topics of a pipeline by role: input, output, retry, dead-letter and changelog. */
 export function desiredTopics(namespace: string, pipeline: string, spec: PipelineSpec): Map<TopicRole, TopicSpec> {
   const retention = String(durationMs(spec.source.retention));

@@ -1,29 +1,29 @@
 /**
  * Reconciles a Pipeline: admits it against its tenant's quotas, gives it its Kafka topics
- * (partitions only grow, drift is reverted, existing topics are adopted only on opt-in)
  * and its processor workload, reports where it stands, and on deletion keeps or deletes
  * its topics as the spec says.
+ *
+ * Level-triggered: every reconcile reads the Pipeline, its tenant, Region and workload from
+ * the caches, converges, and writes what differs; nothing is remembered between reconciles.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { API_VERSION } from '../../crds/kind-definition.ts';
-import { pipelineDefinition, type PipelineSpec, type PipelineStatus } from '../../crds/pipeline.ts';
-import { BatchingTopicAdmin } from '../../lib/kafka/batching-topic-admin.ts';
-import { PlatformaticTopicAdmin } from '../../lib/kafka/platformatic-topic-admin.ts';
-import { planTopicChanges, type TopicAdmin, type TopicState } from '../../lib/kafka/topic-admin.ts';
-import { controllerReference, type Applier } from '../../lib/kube/apply.ts';
-import type { ChildApplier } from '../../lib/controller/child-applier.ts';
+import type { PipelineSpec, PipelineStatus } from '../../crds/pipeline.ts';
 import type { Clock } from '../../lib/clock/clock.ts';
-import { setCondition, summarize, type Condition, type ConditionUpdate } from '../../lib/kube/conditions.ts';
-import { errorSummary, Errors, hasCode } from '../../lib/errors/errors.ts';
-import type { EventRecorder } from '../../lib/kube/event-recorder.ts';
+import type { ChildApplier, ChildCache } from '../../lib/controller/child-applier.ts';
 import type { ReconcileRequest, ReconcileResult, Reconciler } from '../../lib/controller/reconcile.ts';
-import { sameJson } from '../../lib/kube/same-json.ts';
-import { WrittenObjects } from '../../lib/controller/written-objects.ts';
+import { errorSummary, Errors, hasCode, weirError } from '../../lib/errors/errors.ts';
+import { summarize, type ConditionUpdate } from '../../lib/kube/conditions.ts';
+import type { EventRecorder } from '../../lib/kube/event-recorder.ts';
+import { addFinalizer, hasFinalizer } from '../../lib/kube/finalizers.ts';
+import type { KubeClient } from '../../lib/kube/kube-client.ts';
+import { controllerReference } from '../../lib/kube/owner-reference.ts';
+import { applyStatusIfChanged } from '../../lib/kube/status.ts';
+import { processorName } from '../../lib/platform/pipeline-names.ts';
+import { TENANT_LABEL } from '../../lib/platform/tenant-names.ts';
 import type { TenantObject } from '../tenant/reconciler.ts';
 import { chooseRegion, type RegionObject } from '../tenant/region-backends.ts';
-import { RELEASE_ANNOTATION, tenantNamespace } from '../../lib/platform/tenant-names.ts';
-import { desiredTopics, partitionsUsed } from './desired-topics.ts';
+import { desiredTopics } from './desired-topics.ts';
 import {
   desiredAutoscaler,
   desiredConfigMap,
@@ -32,7 +32,15 @@ import {
   desiredService,
   type PipelineInput,
 } from './desired-workloads.ts';
-import { processorName, type TopicRole } from '../../lib/platform/pipeline-names.ts';
+import type { TopicAdminSource } from './kafka-admins.ts';
+import { finalizePipeline, PIPELINE_FINALIZER } from './pipeline-finalizer.ts';
+import { quotaProblem } from './pipeline-quota.ts';
+import { schemaPart } from './pipeline-schema.ts';
+import { nextStatus, Reason } from './pipeline-status.ts';
+import { reconcileTopics } from './pipeline-topics.ts';
+import { flinkWorkloadCondition, withoutFlinkParts, withoutFlinkStatus } from '../flink/flink-workload.ts';
+
+export { PIPELINE_FINALIZER } from './pipeline-finalizer.ts';
 
 /** A Pipeline as stored. */
 export interface PipelineObject extends KubernetesObject {
@@ -40,67 +48,14 @@ export interface PipelineObject extends KubernetesObject {
   status?: PipelineStatus;
 }
 
-/** Finalizer that holds a Pipeline until its topics are deleted (policy Delete) or let go (Retain). */
-export const PIPELINE_FINALIZER = 'weir.dev/pipeline-topics';
-
-export const Reason = {
-  Ready: 'Ready',
-  Created: 'Created',
-  TenantNotFound: 'TenantNotFound',
-  QuotaExceeded: 'QuotaExceeded',
-  KafkaUnreachable: 'KafkaUnreachable',
-  ResourceConflict: 'ResourceConflict',
-  Paused: 'Paused',
-  ReplicasUnavailable: 'ReplicasUnavailable',
-  ApplyFailed: 'ApplyFailed',
-  CleanupFailed: 'CleanupFailed',
-} as const;
-
-/** Kafka admin clients per Region. */
-export class KafkaAdmins {
-  #admins = new Map<string, { brokers: string; admin: TopicAdmin }>();
-  #log: Logger;
-
-  constructor(log: Logger) {
-    this.#log = log;
-  }
-
-  forRegion(region: RegionObject): TopicAdmin {
-    const name = region.metadata?.name ?? '';
-    const brokers = region.spec.kafka.bootstrapServers.join(',');
-    const cached = this.#admins.get(name);
-    if (cached?.brokers === brokers) return cached.admin;
-    void cached?.admin.close();
-    // Reconciles running at once share one describe and one create request. The
-    // @platformatic/kafka adapter speaks current protocol versions, so it reports topic ids.
-    const admin = new BatchingTopicAdmin(
-      new PlatformaticTopicAdmin({
-        brokers: region.spec.kafka.bootstrapServers,
-        clientId: 'weir-operator',
-        log: this.#log,
-      }),
-    );
-    this.#admins.set(name, { brokers, admin });
-    return admin;
-  }
-
-  async close(): Promise<void> {
-    await Promise.allSettled([...this.#admins.values()].map((a) => a.admin.close()));
-  }
-}
-
 export interface PipelineReconcilerOptions {
-  applier: Applier;
+  client: KubeClient;
   pipelines: { get(key: string): PipelineObject | undefined; list(): PipelineObject[] };
-  tenants: { list(): TenantObject[] };
+  tenants: { get(key: string): TenantObject | undefined };
   regions: { list(): RegionObject[] };
-  children: {
-    get(kind: string, namespace: string, name: string): KubernetesObject | undefined;
-    remember(obj: KubernetesObject): void;
-  };
-  /** Writes the workload objects unless they are unchanged. */
+  children: ChildCache;
   childApplier: ChildApplier;
-  kafka: KafkaAdmins;
+  kafka: TopicAdminSource;
   events: EventRecorder;
   clock: Clock;
   log: Logger;
@@ -108,57 +63,95 @@ export interface PipelineReconcilerOptions {
   finalizerTimeoutMs: number;
 }
 
-function creationOrder(a: PipelineObject, b: PipelineObject): number {
-  const ta = String(a.metadata?.creationTimestamp ?? '');
-  const tb = String(b.metadata?.creationTimestamp ?? '');
-  return ta === tb ? (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? '') : ta.localeCompare(tb);
-}
-
 export class PipelineReconciler implements Reconciler {
   #o: PipelineReconcilerOptions;
-  /** What this operator last wrote to each Pipeline, for reconciles that run before the cache catches up. */
-  #written = new WrittenObjects<PipelineObject, PipelineStatus>(PIPELINE_FINALIZER);
 
   constructor(options: PipelineReconcilerOptions) {
     this.#o = options;
   }
 
-  async reconcile(request: ReconcileRequest): Promise<ReconcileResult | void> {
-    const cached = this.#o.pipelines.get(request.key);
-    if (!cached) return;
-    const pipeline = this.#written.freshest(cached);
+  async reconcile(request: ReconcileRequest, signal?: AbortSignal): Promise<ReconcileResult | void> {
+    const pipeline = this.#o.pipelines.get(request.key);
+    if (!pipeline) return;
+    const tenant = this.#tenantOf(pipeline.metadata!.namespace!);
+    const region = tenant
+      ? chooseRegion(this.#o.regions.list(), tenant.spec.regions, tenant.status?.region).region
+      : undefined;
+    if (pipeline.metadata?.deletionTimestamp) return finalizePipeline(this.#o, pipeline, region);
+    try {
+      return await this.#converge(pipeline, tenant, region, signal);
+    } catch (err) {
+      // A pipeline found not ready has said why in its status already.
+      if (hasCode(err, Errors.NotReady)) throw err;
+      const failed = {
+        type: 'Ready',
+        status: 'False',
+        reason: Reason.ReconcileFailed,
+        message: errorSummary(err),
+      } as const;
+      await this.#writeStatus(pipeline, { ...pipeline.status }, [failed]).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The tenant that owns a namespace: the one its label names, as the Tenant controller wrote it. */
+  #tenantOf(namespace: string): TenantObject | undefined {
+    const owner = this.#o.children.get('Namespace', '', namespace)?.metadata?.labels?.[TENANT_LABEL];
+    return owner ? this.#o.tenants.get(owner) : undefined;
+  }
+
+  async #converge(
+    pipeline: PipelineObject,
+    tenant: TenantObject | undefined,
+    region: RegionObject | undefined,
+    signal?: AbortSignal,
+  ): Promise<ReconcileResult | void> {
     const namespace = pipeline.metadata!.namespace!;
     const name = pipeline.metadata!.name!;
-    const tenant = this.#o.tenants.list().find((t) => tenantNamespace(t.metadata!.name!, t.spec) === namespace);
-    const region = tenant ? chooseRegion(this.#o.regions.list(), tenant.spec.regions) : undefined;
-    if (pipeline.metadata?.deletionTimestamp) return this.#finalize(pipeline, region);
-
     if (!tenant)
       return this.#stop(pipeline, Reason.TenantNotFound, `no Tenant owns namespace ${namespace}`, {
         requeueAfterMs: 30_000,
       });
-    const quota = this.#quotaProblem(pipeline, tenant);
+    const ofNamespace = this.#o.pipelines.list().filter((p) => p.metadata?.namespace === namespace);
+    const quota = quotaProblem(pipeline, { name: tenant.metadata!.name!, spec: tenant.spec }, ofNamespace);
     if (quota) return this.#stop(pipeline, Reason.QuotaExceeded, quota);
     if (!region)
       return this.#stop(pipeline, Reason.TenantNotFound, `tenant ${tenant.metadata!.name} has no Region`, {
         requeueAfterMs: 30_000,
       });
 
-    if (!pipeline.metadata?.finalizers?.includes(PIPELINE_FINALIZER)) {
-      this.#written.note(pipeline, await this.#o.applier.addFinalizer(this.#ref(pipeline), PIPELINE_FINALIZER), {
-        finalizer: true,
-      });
-    }
-
+    if (!hasFinalizer(pipeline, PIPELINE_FINALIZER))
+      await addFinalizer(this.#o.client, this.#ref(pipeline), PIPELINE_FINALIZER);
     const topics = desiredTopics(namespace, name, pipeline.spec);
     const status: PipelineStatus = { ...pipeline.status };
+    const schemaPartOf = await schemaPart(this.#o.client, pipeline, signal);
     const [topicsPart, workloadPart] = await Promise.all([
-      this.#topics(pipeline, this.#o.kafka.forRegion(region), topics, status),
-      this.#workloads(pipeline, region, tenant, topics, status),
+      reconcileTopics(
+        {
+          admin: this.#o.kafka.forRegion(region),
+          claim: async (claimed) =>
+            void (await applyStatusIfChanged(this.#o.client, withoutFlinkParts(pipeline), withoutFlinkStatus(claimed))),
+          readLive: () => this.#o.client.read<PipelineObject>(this.#ref(pipeline)),
+          log: this.#o.log.child({ key: `${namespace}/${name}` }),
+        },
+        pipeline,
+        topics,
+        status,
+      ),
+      schemaPartOf.status !== 'True'
+        ? ({
+            type: 'WorkloadReady',
+            status: 'False',
+            reason: schemaPartOf.reason,
+            message: 'the pipeline does not start with a schema that does not compile',
+          } as const)
+        : pipeline.spec.engine === 'Flink'
+          ? flinkWorkloadCondition(pipeline.status)
+          : this.#workloads(pipeline, region, tenant!, topics, status, signal),
     ]);
     const paused = pipeline.spec.lifecycle.desiredPhase === 'Paused';
     const ready = summarize(
-      [topicsPart, workloadPart],
+      [schemaPartOf, topicsPart, workloadPart],
       Reason.Ready,
       paused ? 'paused: topics kept, processor scaled to zero' : 'topics and processor are ready',
     );
@@ -172,32 +165,12 @@ export class PipelineReconciler implements Reconciler {
             ? 'Paused'
             : 'Provisioning'
           : 'Degraded';
-    await this.#writeStatus(pipeline, { ...status, phase }, [topicsPart, workloadPart, ready]);
-    if (topicsPart.reason === Reason.KafkaUnreachable) throw new Error(topicsPart.message);
-    // A processor not yet available needs no second look on a timer: its Deployment's status
-    // updates, which the controller watches, bring the pipeline back when that changes.
-    // Polling every such pipeline every 10 s, with a Kafka describe each time, slowed 500
-    // new pipelines whose pods could not be scheduled.
-  }
-
-  /** Why the tenant's quotas leave no room for this pipeline, or undefined if they do. */
-  #quotaProblem(pipeline: PipelineObject, tenant: TenantObject): string | undefined {
-    const namespace = pipeline.metadata!.namespace!;
-    const all = this.#o.pipelines
-      .list()
-      .filter((p) => p.metadata?.namespace === namespace && !p.metadata?.deletionTimestamp)
-      .sort(creationOrder);
-    let partitions = 0;
-    for (const [index, p] of all.entries()) {
-      partitions += partitionsUsed(p.spec);
-      if (p.metadata?.name !== pipeline.metadata?.name) continue;
-      if (index >= tenant.spec.quotas.pipelines)
-        return `tenant ${tenant.metadata!.name} may have ${tenant.spec.quotas.pipelines} pipelines; this is number ${index + 1}`;
-      if (partitions > tenant.spec.quotas.partitions)
-        return `tenant ${tenant.metadata!.name} may have ${tenant.spec.quotas.partitions} partitions; with this pipeline's ${partitionsUsed(p.spec)} it would have ${partitions}`;
-      return undefined;
-    }
-    return undefined;
+    await this.#writeStatus(pipeline, { ...status, phase }, [schemaPartOf, topicsPart, workloadPart, ready]);
+    // Kafka coming back, or a leader moving, is not something the controller watches: retry with backoff.
+    if (topicsPart.reason === Reason.KafkaUnreachable || topicsPart.reason === Reason.KafkaBusy)
+      throw weirError(Errors.NotReady, topicsPart.message);
+    // A processor not yet available needs no timer: its Deployment's status updates, which
+    // the controller watches, bring the pipeline back when that changes.
   }
 
   /** Reports a reason that keeps the pipeline from being provisioned; nothing is created. */
@@ -212,108 +185,13 @@ export class PipelineReconciler implements Reconciler {
     return result;
   }
 
-  async #topics(
-    pipeline: PipelineObject,
-    admin: TopicAdmin,
-    topics: Map<
-      TopicRole,
-      { name: string; partitions: number; replicationFactor: number; config: Record<string, string> }
-    >,
-    status: PipelineStatus,
-  ): Promise<ConditionUpdate> {
-    // Topics are claimed in the status before they are created, so a topic that exists
-    // without a claim was made by someone else. A reconcile that runs before the cache shows
-    // the claim gets it from what this operator wrote (WrittenObjects).
-    const owned = new Set((pipeline.status?.topics ?? []).map((t) => t.name));
-    let current: Map<string, TopicState>;
-    try {
-      current = await admin.describe([...topics.values()].map((t) => t.name));
-      for (const [role, desired] of topics) {
-        const existing = current.get(desired.name);
-        if (existing && !owned.has(desired.name) && !pipeline.spec.source.adoptExistingTopics) {
-          return {
-            type: 'TopicsReady',
-            status: 'False',
-            reason: Reason.ResourceConflict,
-            message: `topic ${desired.name} (${role}) already exists and this Pipeline did not create it; set spec.source.adoptExistingTopics to take it over`,
-          };
-        }
-      }
-      const unclaimed = [...topics].filter(([, t]) => !owned.has(t.name));
-      if (unclaimed.length) {
-        const claim = [...topics].map(([role, t]) => ({
-          role,
-          name: t.name,
-          partitions: current.get(t.name)?.partitions ?? 0,
-        }));
-        const claimed = { ...pipeline.status, topics: claim };
-        this.#written.note(pipeline, await this.#o.applier.applyStatus({ ...this.#ref(pipeline), status: claimed }), {
-          status: claimed,
-        });
-        // Kept in the status this reconcile ends with, should creating the topics fail.
-        status.topics = claim;
-      }
-      const toCreate = [];
-      let changed = false;
-      for (const [, desired] of topics) {
-        const existing = current.get(desired.name);
-        const plan = planTopicChanges(desired, existing);
-        if (plan.action === 'unsupported')
-          return { type: 'TopicsReady', status: 'False', reason: plan.reason, message: plan.message };
-        if (plan.action === 'create') toCreate.push(desired);
-        if (plan.action === 'update') {
-          changed = true;
-          if (plan.increasePartitionsTo !== undefined)
-            await admin.increasePartitions(desired.name, plan.increasePartitionsTo);
-          if (plan.setConfig) {
-            await admin.alterConfig(desired.name, plan.setConfig);
-            this.#o.log.info(
-              {
-                key: `${pipeline.metadata!.namespace}/${pipeline.metadata!.name}`,
-                topic: desired.name,
-                config: plan.setConfig,
-              },
-              'reverted topic configuration drift',
-            );
-          }
-        }
-      }
-      // One request creates every missing topic of the pipeline.
-      if (toCreate.length) await admin.create(toCreate);
-      // Only what was just created or changed needs describing again.
-      if (toCreate.length || changed) current = await admin.describe([...topics.values()].map((t) => t.name));
-    } catch (err) {
-      const unreachable = hasCode(err, Errors.KafkaUnavailable);
-      return {
-        type: 'TopicsReady',
-        status: 'False',
-        reason: unreachable ? Reason.KafkaUnreachable : Reason.ApplyFailed,
-        message: `Kafka: ${errorSummary(err)}`,
-      };
-    }
-    status.topics = [...topics].map(([role, t]) => ({
-      role,
-      name: t.name,
-      partitions: current.get(t.name)?.partitions ?? 0,
-      topicId: current.get(t.name)?.topicId,
-    }));
-    return {
-      type: 'TopicsReady',
-      status: 'True',
-      reason: Reason.Created,
-      message: `${topics.size} topics with ${pipeline.spec.source.partitions} partitions each`,
-    };
-  }
-
   async #workloads(
     pipeline: PipelineObject,
     region: RegionObject,
     tenant: TenantObject,
-    topics: Map<
-      TopicRole,
-      { name: string; partitions: number; replicationFactor: number; config: Record<string, string> }
-    >,
+    topics: PipelineInput['topics'],
     status: PipelineStatus,
+    signal?: AbortSignal,
   ): Promise<ConditionUpdate> {
     const namespace = pipeline.metadata!.namespace!;
     const name = pipeline.metadata!.name!;
@@ -342,9 +220,9 @@ export class PipelineReconciler implements Reconciler {
         desiredDisruptionBudget(input),
       ];
       if (!paused) objects.push(desiredAutoscaler(input));
-      await Promise.all(objects.map((obj) => this.#o.childApplier.apply(obj)));
-      if (paused)
-        await this.#o.applier.delete({
+      await Promise.all(objects.map((obj) => this.#o.childApplier.apply(obj, signal)));
+      if (paused && this.#o.children.get('HorizontalPodAutoscaler', namespace, processorName(name)))
+        await this.#o.client.delete({
           apiVersion: 'autoscaling/v2',
           kind: 'HorizontalPodAutoscaler',
           metadata: { name: processorName(name), namespace },
@@ -382,65 +260,17 @@ export class PipelineReconciler implements Reconciler {
   }
 
   async #writeStatus(pipeline: PipelineObject, status: PipelineStatus, updates: ConditionUpdate[]): Promise<void> {
-    const generation = pipeline.metadata?.generation ?? 0;
-    const now = new Date(this.#o.clock.now());
-    let conditions: Condition[] | undefined = pipeline.status?.conditions;
-    for (const update of updates) conditions = setCondition(conditions, update, generation, now);
-    const next: PipelineStatus = { ...status, observedGeneration: generation, conditions };
-    if (sameJson(next, pipeline.status)) return;
-    const before = pipeline.status?.conditions?.find((c) => c.type === 'Ready');
-    const after = conditions?.find((c) => c.type === 'Ready');
-    // A new pipeline waiting for its processor is progress, not news: say nothing until it
-    // is Ready, something is wrong, or Ready is lost.
-    const progressing = after?.reason === Reason.ReplicasUnavailable && before?.status !== 'True';
-    if (after && !progressing && (before?.reason !== after.reason || before?.status !== after.status)) {
-      void this.#o.events.record(
-        pipeline,
-        after.status === 'True' ? 'Normal' : 'Warning',
-        after.reason ?? 'Changed',
-        after.message ?? '',
-      );
-    }
-    this.#written.note(pipeline, await this.#o.applier.applyStatus({ ...this.#ref(pipeline), status: next }), {
-      status: next,
-    });
+    const { next, event } = nextStatus(pipeline, status, updates, this.#o.clock.now());
+    // The Flink controller writes status.flink and its conditions itself.
+    if (!(await applyStatusIfChanged(this.#o.client, withoutFlinkParts(pipeline), withoutFlinkStatus(next)))) return;
+    if (event) void this.#o.events.record(pipeline, event.type, event.reason, event.message);
   }
 
   #ref(pipeline: PipelineObject) {
     return {
-      apiVersion: API_VERSION,
-      kind: pipelineDefinition.kind,
+      apiVersion: pipeline.apiVersion!,
+      kind: pipeline.kind!,
       metadata: { name: pipeline.metadata!.name!, namespace: pipeline.metadata!.namespace! },
     };
-  }
-
-  /** Deletes the topics under policy Delete, then lets the Pipeline go; the workload goes with its owner. */
-  async #finalize(pipeline: PipelineObject, region: RegionObject | undefined): Promise<void> {
-    if (!pipeline.metadata?.finalizers?.includes(PIPELINE_FINALIZER)) return;
-    const released = pipeline.metadata.annotations?.[RELEASE_ANNOTATION] === 'true';
-    const overdue =
-      this.#o.clock.now() - new Date(pipeline.metadata.deletionTimestamp!).getTime() > this.#o.finalizerTimeoutMs;
-    const owned = (pipeline.status?.topics ?? []).map((t) => t.name);
-    if (pipeline.spec.lifecycle.topicDeletionPolicy === 'Delete' && owned.length && !released && !overdue && region) {
-      try {
-        await this.#o.kafka.forRegion(region).deleteTopics(owned);
-      } catch (err) {
-        const message = `deleting topics failed: ${errorSummary(err)}; retrying (annotate ${RELEASE_ANNOTATION}=true to let go)`;
-        await this.#writeStatus(pipeline, { ...pipeline.status, phase: 'Terminating' }, [
-          { type: 'Ready', status: 'False', reason: Reason.CleanupFailed, message },
-        ]).catch(() => undefined);
-        throw new Error(message);
-      }
-    }
-    await this.#o.applier.removeFinalizer({ ...this.#ref(pipeline), metadata: pipeline.metadata }, PIPELINE_FINALIZER);
-    this.#written.forget(pipeline);
-    this.#o.log.info(
-      {
-        key: `${pipeline.metadata.namespace}/${pipeline.metadata.name}`,
-        policy: pipeline.spec.lifecycle.topicDeletionPolicy,
-        topics: owned,
-      },
-      'pipeline finalized',
-    );
   }
 }

@@ -10,7 +10,7 @@ import {
   desiredResourceQuota,
   type TenantInput,
 } from './desired-objects.ts';
-import { credentialsData } from './reconciler.ts';
+import { credentialsData } from './credentials.ts';
 import { tenantNamespace } from '../../lib/platform/tenant-names.ts';
 
 const owner = {
@@ -23,7 +23,7 @@ const owner = {
 };
 
 function input(spec: unknown): TenantInput {
-  return { name: 'acme', spec: TenantSpec.parse(spec), ownerReference: owner };
+  return { name: 'acme', spec: TenantSpec.parse(spec), ownerReference: owner, platformNamespace: 'weir-system' };
 }
 
 describe('tenant objects', () => {
@@ -78,9 +78,12 @@ describe('tenant objects', () => {
     );
   });
 
-  it('turn the quotas into ResourceQuota limits, including the number of Pipelines', () => {
+  it('turn the quotas into ResourceQuota limits, including the number of Pipelines, ConfigMaps and Secrets', () => {
     const quota = desiredResourceQuota(
-      input({ owners: [{ kind: 'User', name: 'jane' }], quotas: { cpu: '3', memory: '6Gi', pipelines: 7 } }),
+      input({
+        owners: [{ kind: 'User', name: 'jane' }],
+        quotas: { cpu: '3', memory: '6Gi', pipelines: 7, configMaps: 30, secrets: 12 },
+      }),
       'tenant-acme',
     );
     assert.deepEqual(quota.spec?.hard, {
@@ -88,6 +91,8 @@ describe('tenant objects', () => {
       'requests.memory': '6Gi',
       'limits.memory': '6Gi',
       'count/pipelines.weir.dev': '7',
+      'count/configmaps': '30',
+      'count/secrets': '12',
     });
   });
 

@@ -15,13 +15,15 @@ import type {
   V1Secret,
 } from '@kubernetes/client-node';
 import type { TenantSpec } from '../../crds/tenant.ts';
-import { PLATFORM_NAMESPACE, CREDENTIALS_SECRET, tenantLabels } from '../../lib/platform/tenant-names.ts';
+import { CREDENTIALS_SECRET, tenantLabels } from '../../lib/platform/tenant-names.ts';
 
 /** A Tenant as the builders need it. */
 export interface TenantInput {
   name: string;
   spec: TenantSpec;
   ownerReference: V1OwnerReference;
+  /** The operator's namespace, whose pods (gateways, serving) may reach the tenant's workloads. */
+  platformNamespace: string;
 }
 
 function meta(tenant: TenantInput, name: string, namespace?: string) {
@@ -55,6 +57,8 @@ export function desiredResourceQuota(tenant: TenantInput, namespace: string): V1
         'requests.memory': q.memory,
         'limits.memory': q.memory,
         'count/pipelines.weir.dev': String(q.pipelines),
+        'count/configmaps': String(q.configMaps),
+        'count/secrets': String(q.secrets),
       },
     },
   };
@@ -88,7 +92,7 @@ export function desiredNetworkPolicies(tenant: TenantInput, namespace: string): 
   });
   const from: V1NetworkPolicyPeer[] = [
     { podSelector: {} },
-    byName(PLATFORM_NAMESPACE),
+    byName(tenant.platformNamespace),
     ...(tenant.spec.network?.allowNamespaces ?? []).map(byName),
     ...(tenant.spec.network?.allowCidrs ?? []).map((cidr) => ({ ipBlock: { cidr } })),
   ];

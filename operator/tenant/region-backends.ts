@@ -3,62 +3,89 @@
  * Secrets the Region references. Connections are kept per Region and rebuilt when the
  * Region or its Secrets change.
  */
-import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { RegionSpec } from '../../crds/region.ts';
+import type { Clock } from '../../lib/clock/clock.ts';
+import { Errors, weirError } from '../../lib/errors/errors.ts';
+import type { KubeClient } from '../../lib/kube/kube-client.ts';
 import { PostgresTenantStore } from '../../lib/postgres/postgres-tenant-store.ts';
 import { RedisTenantStore } from '../../lib/redis/redis-tenant-store.ts';
-import { Errors, weirError } from '../../lib/errors/errors.ts';
+import { decode, type BackendEndpoints, type SecretData } from './credentials.ts';
 
 /** A Region as stored. */
 export interface RegionObject {
-  metadata?: { name?: string; resourceVersion?: string; creationTimestamp?: Date | string };
+  metadata?: { name?: string; resourceVersion?: string; generation?: number };
   spec: RegionSpec;
 }
 
+/** What the operator needs of a Region's Redis: tenants' ACL users, and a ping. */
+export type TenantRedis = Pick<RedisTenantStore, 'ensureUser' | 'deleteUser' | 'disableUser' | 'ping'>;
+/** What the operator needs of a Region's Postgres: tenants' roles and schemas, and a ping. */
+export type TenantPostgres = Pick<PostgresTenantStore, 'ensureTenant' | 'dropTenant' | 'disableLogin' | 'ping'>;
+
 /** Admin clients of one Region's backends, and what tenants need to reach them. */
-export interface Backends {
+export interface Backends extends BackendEndpoints {
   region: string;
-  redis: RedisTenantStore;
-  postgres: PostgresTenantStore;
-  /** host:port tenants connect to. */
-  redisEndpoint: string;
-  postgresEndpoint: string;
-  database: string;
+  redis: TenantRedis;
+  postgres: TenantPostgres;
+}
+
+/** Where a Region's backends are reached, given it; the reconciler's seam for tests. */
+export interface BackendsSource {
+  forRegion(region: RegionObject): Promise<Backends>;
+}
+
+/** The Region a tenant runs in, or why there is none. */
+export type RegionChoice = { region: RegionObject; problem?: undefined } | { region?: undefined; problem: string };
+
+/**
+ * The Region of a tenant: the one its status recorded (its backends live there), else the
+ * first it names, else the one default Region. Two Regions marked default are a problem to
+ * report, not one to resolve by list order.
+ */
+export function chooseRegion(
+  regions: readonly RegionObject[],
+  wanted: readonly string[] | undefined,
+  recorded?: string,
+): RegionChoice {
+  const byName = (name: string) => regions.find((r) => r.metadata?.name === name);
+  if (recorded) {
+    const region = byName(recorded);
+    return region
+      ? { region }
+      : { problem: `Region ${recorded}, where the tenant's backends were created, does not exist` };
+  }
+  if (wanted?.length) {
+    const region = byName(wanted[0]!);
+    return region ? { region } : { problem: `Region ${wanted[0]} does not exist` };
+  }
+  const defaults = defaultRegions(regions);
+  if (defaults.length === 1) return { region: defaults[0]! };
+  if (defaults.length === 0) return { problem: 'no Region is marked default and the tenant names none' };
+  return { problem: `Regions ${defaults.map((r) => r.metadata?.name).join(' and ')} are all marked default; mark one` };
+}
+
+/** The Regions marked default, by name. */
+export function defaultRegions<R extends RegionObject>(regions: readonly R[]): R[] {
+  return regions
+    .filter((r) => r.spec.default)
+    .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
 }
 
 interface Entry {
   fingerprint: string;
   backends: Backends;
+  close(): Promise<void>;
 }
 
 /** How long admin credentials read from a Secret are used before the Secret is read again. */
 const CREDENTIALS_TTL_MS = 30_000;
 
-/** A key of a Secret's data as text, if present. */
-export function decode(secret: V1Secret | undefined, key: string): string | undefined {
-  const value = secret?.data?.[key];
-  return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
-}
-
-/**
- * Picks the Region of a tenant: the first it names, else the default Region (the oldest
- * one if several claim to be the default).
- */
-export function chooseRegion<R extends RegionObject>(
-  regions: readonly R[],
-  wanted: readonly string[] | undefined,
-): R | undefined {
-  if (wanted?.length) return regions.find((r) => r.metadata?.name === wanted[0]);
-  const defaults = regions.filter((r) => r.spec.default);
-  return defaults.sort((a, b) =>
-    String(a.metadata?.creationTimestamp ?? '').localeCompare(String(b.metadata?.creationTimestamp ?? '')),
-  )[0];
-}
-
 /** Keeps admin connections to the backends of each Region. */
-export class RegionBackends {
-  #core: CoreV1Api;
+export class RegionBackends implements BackendsSource {
+  #client: Pick<KubeClient, 'read'>;
+  #platformNamespace: string;
+  #clock: Clock;
   #log: Logger;
   #entries = new Map<string, Entry>();
   #credentialsCache = new Map<
@@ -66,8 +93,10 @@ export class RegionBackends {
     { at: number; value: { username?: string; password?: string; version: string } }
   >();
 
-  constructor(options: { kubeConfig: KubeConfig; log: Logger }) {
-    this.#core = options.kubeConfig.makeApiClient(CoreV1Api);
+  constructor(options: { client: Pick<KubeClient, 'read'>; platformNamespace: string; clock: Clock; log: Logger }) {
+    this.#client = options.client;
+    this.#platformNamespace = options.platformNamespace;
+    this.#clock = options.clock;
     this.#log = options.log;
   }
 
@@ -77,15 +106,23 @@ export class RegionBackends {
   ): Promise<{ username?: string; password?: string; version: string }> {
     if (!ref) return { version: '' };
     const key = `${ref.namespace}/${ref.name}`;
+    // The operator reads Secrets only in its own namespace: admin credentials live there.
+    if (ref.namespace !== this.#platformNamespace)
+      throw weirError(
+        Errors.InvalidSpec,
+        `Secret ${key}: a Region's admin credentials must be in the platform namespace ${this.#platformNamespace}`,
+      );
     const cached = this.#credentialsCache.get(key);
-    if (cached && Date.now() - cached.at < CREDENTIALS_TTL_MS) return cached.value;
-    const secret = await this.#core.readNamespacedSecret({ namespace: ref.namespace, name: ref.name });
+    const now = this.#clock.monotonic();
+    if (cached && now - cached.at < CREDENTIALS_TTL_MS) return cached.value;
+    const secret = await this.#client.read<SecretData>({ apiVersion: 'v1', kind: 'Secret', metadata: ref });
+    if (!secret) throw weirError(Errors.InvalidSpec, `Secret ${key} does not exist`);
     const value = {
       username: decode(secret, 'username'),
       password: decode(secret, 'password'),
       version: secret.metadata?.resourceVersion ?? '',
     };
-    this.#credentialsCache.set(key, { at: Date.now(), value });
+    this.#credentialsCache.set(key, { at: now, value });
     return value;
   }
 
@@ -103,7 +140,7 @@ export class RegionBackends {
     const fingerprint = [region.metadata?.resourceVersion, redisCreds.version, pgCreds.version].join('/');
     const cached = this.#entries.get(name);
     if (cached?.fingerprint === fingerprint) return cached.backends;
-    if (cached) await this.#close(cached);
+    if (cached) await cached.close();
 
     const redisEndpoint = spec.redis.endpoints[0]!;
     const redisUrl = new URL(`${spec.redis.tls ? 'rediss' : 'redis'}://${redisEndpoint}`);
@@ -114,25 +151,24 @@ export class RegionBackends {
     if (pgCreds.password) pgUrl.password = encodeURIComponent(pgCreds.password);
     if (spec.postgres.sslMode !== 'disable') pgUrl.searchParams.set('sslmode', spec.postgres.sslMode);
 
+    const redis = new RedisTenantStore({ url: redisUrl.toString(), log: this.#log });
+    const postgres = new PostgresTenantStore({ connectionString: pgUrl.toString(), log: this.#log });
     const backends: Backends = {
       region: name,
-      redis: new RedisTenantStore({ url: redisUrl.toString(), log: this.#log }),
-      postgres: new PostgresTenantStore({ connectionString: pgUrl.toString(), log: this.#log }),
+      redis,
+      postgres,
       redisEndpoint,
       postgresEndpoint: spec.postgres.pgbouncer ?? spec.postgres.primary,
       database: spec.postgres.database,
     };
-    this.#entries.set(name, { fingerprint, backends });
+    const close = async () => void (await Promise.allSettled([redis.close(), postgres.close()]));
+    this.#entries.set(name, { fingerprint, backends, close });
     this.#log.info({ region: name }, 'connected to region backends');
     return backends;
   }
 
-  async #close(entry: Entry): Promise<void> {
-    await Promise.allSettled([entry.backends.redis.close(), entry.backends.postgres.close()]);
-  }
-
   async close(): Promise<void> {
-    await Promise.all([...this.#entries.values()].map((e) => this.#close(e)));
+    await Promise.all([...this.#entries.values()].map((e) => e.close()));
     this.#entries.clear();
   }
 }

@@ -3,19 +3,12 @@
  * it (`spec.nodeName`) with the operator runtime's informer, and reconciles each one with a
  * {@link PodReconciler} through the runtime's controller and work queue.
  */
-import {
-  CoordinationV1Api,
-  CoreV1Api,
-  VersionApi,
-  Watch,
-  type KubeConfig,
-  type KubernetesListObject,
-  type V1Pod,
-} from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, VersionApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Clock } from '../../../lib/clock/clock.ts';
 import { Controller } from '../../../lib/controller/controller.ts';
-import { Informer, type WatchClient } from '../../../lib/kube/informer.ts';
+import { Informer } from '../../../lib/kube/informer.ts';
+import { KubeClient } from '../../../lib/kube/kube-client.ts';
 import { machineFacts } from './node-object.ts';
 import { NodeHeartbeat } from './node-heartbeat.ts';
 import { PodIpPool } from './pod-ip-pool.ts';
@@ -44,14 +37,6 @@ export interface ProcessNodeAgentOptions {
 const RESYNC_MS = 60_000;
 /** Watches stay open this long without events before they count as silent (the informer's default). */
 const SILENCE_TIMEOUT_MS = 5 * 60_000;
-
-/** A watch that only sees this node's pods: the informer's watch query plus a field selector. */
-function nodeWatch(kubeConfig: KubeConfig, fieldSelector: string): WatchClient {
-  const watch = new Watch(kubeConfig);
-  // As the informer does for its own watch: client-node's inactivity timeout would cut quiet watches at 30 s.
-  (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = SILENCE_TIMEOUT_MS + 30_000;
-  return { watch: (path, query, callback, done) => watch.watch(path, { ...query, fieldSelector }, callback, done) };
-}
 
 /** Host and port of the API server in the kubeconfig. */
 function apiServerAddress(kubeConfig: KubeConfig): { host: string; port: string } | undefined {
@@ -96,10 +81,9 @@ export class ProcessNodeAgent {
 
     const fieldSelector = `spec.nodeName=${nodeName}`;
     const informer = new Informer<V1Pod>({
-      kubeConfig,
+      client: new KubeClient(kubeConfig, { fieldManager: 'weir-process-node' }),
       path: '/api/v1/pods',
-      list: () => core.listPodForAllNamespaces({ fieldSelector }) as Promise<KubernetesListObject<V1Pod>>,
-      watch: nodeWatch(kubeConfig, fieldSelector),
+      fieldSelector,
       silenceTimeoutMs: SILENCE_TIMEOUT_MS,
       resyncPeriodMs: RESYNC_MS,
       clock,

@@ -14,6 +14,7 @@ import { loadConfig } from '../../../operator/main.ts';
 import { systemClock } from '../../../lib/clock/clock.ts';
 import { loadKubeConfig } from '../../../lib/kube/kube-config.ts';
 import { ProcessNodeAgent } from './agent.ts';
+import { imageRoot } from './image-root.ts';
 
 /** How long pods get to stop when the agent itself stops. */
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -37,6 +38,12 @@ async function main(): Promise<number> {
     throw new Error(`--max-pods must be a positive integer, got '${values['max-pods']}'`);
   const rootDir = values['root-dir'];
   const log = pino({ level: values['log-level'], base: { component: 'weir-process-node', node: values['node-name'] } });
+  const image = imageRoot(join(import.meta.dirname, '..', '..', '..'), rootDir);
+  if (image.staged)
+    log.info(
+      { image: image.dir, files: image.files },
+      'the repository is private to its owner: containers run from a staged image of it',
+    );
   const agent = new ProcessNodeAgent({
     kubeConfig: loadKubeConfig(),
     nodeName: values['node-name'],
@@ -47,7 +54,7 @@ async function main(): Promise<number> {
     podCidr: values['pod-cidr'],
     maxPods,
     rootDir,
-    repoRoot: join(import.meta.dirname, '..', '..', '..'),
+    repoRoot: image.dir,
     pidFile: values['pid-file'] ?? join(rootDir, 'pids'),
     containerPidFile: join(rootDir, 'container-pids'),
     clock: systemClock,

@@ -15,7 +15,7 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Clock } from '../../../lib/clock/clock.ts';
-import { statusCode } from '../../../lib/kube/apply.ts';
+import { statusCode } from '../../../lib/kube/kube-client.ts';
 import {
   desiredNode,
   nodeConditions,

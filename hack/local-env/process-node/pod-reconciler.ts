@@ -9,7 +9,7 @@ import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PatchStrategy, setHeaderOptions, type CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { statusCode } from '../../../lib/kube/apply.ts';
+import { statusCode } from '../../../lib/kube/kube-client.ts';
 import type { Clock } from '../../../lib/clock/clock.ts';
 import type { ReconcileRequest, ReconcileResult, Reconciler } from '../../../lib/controller/reconcile.ts';
 import { admissionProblem, refusedView } from './admission.ts';

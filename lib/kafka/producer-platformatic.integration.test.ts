@@ -1,0 +1,9 @@
+/** The producer contract for {@link PlatformaticRecordSender}: see testing/producer-contract.ts. */
+import { silentLogger } from '../observability/logger.ts';
+import { PlatformaticRecordSender } from './producer-platformatic.ts';
+import { producerContract } from './testing/producer-contract.ts';
+
+producerContract({
+  name: 'PlatformaticRecordSender',
+  connect: ({ brokers, clientId }) => new PlatformaticRecordSender({ brokers, clientId, log: silentLogger() }),
+});
