@@ -19,6 +19,7 @@ function operatorOutput(): Record<string, unknown> {
       (typeof TopicRoles)[number],
       string
     >,
+    tenant: { name: 'acme', piiFields: ['/user/email'] },
     spec,
   });
   return JSON.parse(text) as Record<string, unknown>;
@@ -60,11 +61,15 @@ describe('the processor configuration', () => {
 
   it('refuses to serialize what it would refuse to read', () => {
     const raw = operatorOutput();
-    delete (raw.topics as Record<string, unknown>).Output;
+    delete (raw.topics as Record<string, unknown>).Changelog;
     assert.throws(
       () => serializeProcessorConfig(raw as never),
-      /compiled processor configuration is invalid: topics\.Output/,
+      /compiled processor configuration is invalid: topics\.Changelog/,
     );
+  });
+
+  it('names the tenant and its PII fields', () => {
+    assert.deepEqual(parseProcessorConfig(operatorOutput()).tenant, { name: 'acme', piiFields: ['/user/email'] });
   });
 
   it('refuses a configuration without any Kafka bootstrap server', () => {

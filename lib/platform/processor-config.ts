@@ -28,7 +28,18 @@ export const ProcessorConfig = z
       tls: z.boolean().optional(),
     }),
     /** The pipeline's topics by role; Output only while `spec.sinks.topic.enabled`. */
-    topics: z.object({ Input: TopicName, Retry: TopicName, DeadLetter: TopicName, Output: TopicName.optional() }),
+    topics: z.object({
+      Input: TopicName,
+      Retry: TopicName,
+      DeadLetter: TopicName,
+      Changelog: TopicName,
+      Output: TopicName.optional(),
+    }),
+    /** The tenant the pipeline belongs to: its Redis keys and Postgres schema, and what of its data must be masked. */
+    tenant: z.object({
+      name: Name,
+      piiFields: z.array(z.string().min(1).max(256)).max(64).default([]),
+    }),
     spec: PipelineSpec,
   })
   .refine((c) => (c.topics.Output !== undefined) === c.spec.sinks.topic.enabled, {

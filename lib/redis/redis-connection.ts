@@ -20,6 +20,8 @@ export interface RedisConnectionOptions {
   maxRetriesPerRequest?: number;
   /** Whether commands issued while disconnected wait for the connection (true) or fail at once; true unless given. */
   offlineQueue?: boolean;
+  /** Whether to ask INFO whether the server is loading before the first command; true unless given. A tenant's user may not run INFO. */
+  readyCheck?: boolean;
   /** Whether commands issued in the same tick go out in one write (ioredis auto-pipelining); false unless given. */
   autoPipelining?: boolean;
 }
@@ -32,6 +34,7 @@ export function connectRedis(options: RedisConnectionOptions): Redis {
     commandTimeout: options.commandTimeoutMs ?? 10_000,
     maxRetriesPerRequest: options.maxRetriesPerRequest ?? 1,
     enableOfflineQueue: options.offlineQueue ?? true,
+    enableReadyCheck: options.readyCheck ?? true,
     enableAutoPipelining: options.autoPipelining ?? false,
     // Reconnect quickly at first, then every 2 s at most, for as long as the process runs.
     retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),

@@ -30,6 +30,7 @@ function input(spec: unknown): PipelineInput {
     topics: desiredTopics('tenant-acme', 'clicks', parsed),
     image: 'weir:test',
     kafkaBootstrapServers: ['kafka-0.kafka:9092'],
+    tenant: { name: 'acme', piiFields: ['/user/email'] },
   };
 }
 
@@ -51,6 +52,22 @@ describe('the processor workload', () => {
     assert.equal(config.consumerGroup, 'weir.tenant-acme.clicks.processor');
     assert.equal(config.topics.DeadLetter, 'weir.tenant-acme.clicks.dlq');
     assert.equal(config.spec.source.partitions, 3);
+  });
+
+  it("reaches Redis and Postgres as its tenant, with the credentials from the tenant's Secret, and knows the tenant's PII fields", () => {
+    const env = desiredDeployment(input({}), undefined).spec!.template.spec!.containers[0]!.env!;
+    const fromSecret = Object.fromEntries(
+      env.filter((e) => e.valueFrom?.secretKeyRef).map((e) => [e.name, e.valueFrom!.secretKeyRef!]),
+    );
+    assert.deepEqual(fromSecret.WEIR_REDIS_PASSWORD, { name: 'weir-credentials', key: 'redis-password' });
+    assert.deepEqual(fromSecret.WEIR_POSTGRES_SCHEMA, { name: 'weir-credentials', key: 'postgres-schema' });
+    assert.equal(Object.keys(fromSecret).length, 9);
+    assert.ok(
+      env.every((e) => e.value === undefined || !/password/i.test(e.name)),
+      'no password in a plain value',
+    );
+    const config = parseProcessorConfig(JSON.parse(desiredConfigMap(input({})).data!['pipeline.json']!));
+    assert.deepEqual(config.tenant, { name: 'acme', piiFields: ['/user/email'] });
   });
 
   it('rolls out when the configuration changes, through a hash on the pod template', () => {

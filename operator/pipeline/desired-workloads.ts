@@ -16,8 +16,8 @@ import type {
 import type { PipelineSpec } from '../../crds/pipeline.ts';
 import type { TopicSpec } from '../../lib/kafka/topic-admin.ts';
 import { serializeProcessorConfig, type ProcessorConfigInput } from '../../lib/platform/processor-config.ts';
-import { CREDENTIALS_SECRET } from '../../lib/platform/tenant-names.ts';
 import { consumerGroup, pipelineLabels, processorName, type TopicRole } from '../../lib/platform/pipeline-names.ts';
+import { CREDENTIALS_SECRET } from '../../lib/platform/tenant-names.ts';
 
 /** What the builders need to know about a Pipeline. */
 export interface PipelineInput {
@@ -33,17 +33,34 @@ export interface PipelineInput {
   /** Set when the Region's Kafka takes SCRAM credentials: the processor connects as its tenant's user. */
   kafkaSasl?: { mechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512' };
   kafkaTls?: boolean;
+  /** The tenant that owns the namespace, and the fields its data policy masks. */
+  tenant: { name: string; piiFields: string[] };
 }
 
-/** The processor's environment from the tenant's credentials Secret, for the backends it connects to as the tenant. */
+/** The processor's environment from the tenant's credentials Secret: it reaches Redis, Postgres and Kafka as the tenant. */
+const CREDENTIAL_ENV: [env: string, key: string][] = [
+  ['WEIR_REDIS_ENDPOINT', 'redis-endpoint'],
+  ['WEIR_REDIS_USERNAME', 'redis-username'],
+  ['WEIR_REDIS_PASSWORD', 'redis-password'],
+  ['WEIR_REDIS_KEY_PREFIX', 'redis-key-prefix'],
+  ['WEIR_POSTGRES_ENDPOINT', 'postgres-endpoint'],
+  ['WEIR_POSTGRES_DATABASE', 'postgres-database'],
+  ['WEIR_POSTGRES_USERNAME', 'postgres-username'],
+  ['WEIR_POSTGRES_PASSWORD', 'postgres-password'],
+  ['WEIR_POSTGRES_SCHEMA', 'postgres-schema'],
+];
+
+/** Where the Region's Kafka takes SCRAM credentials, the processor's user and password too. */
+const KAFKA_CREDENTIAL_ENV: [env: string, key: string][] = [
+  ['WEIR_KAFKA_USERNAME', 'kafka-username'],
+  ['WEIR_KAFKA_PASSWORD', 'kafka-password'],
+];
+
 function credentialEnv(p: PipelineInput) {
-  const fromSecret = (name: string, key: string) => ({
+  return [...CREDENTIAL_ENV, ...(p.kafkaSasl ? KAFKA_CREDENTIAL_ENV : [])].map(([name, key]) => ({
     name,
     valueFrom: { secretKeyRef: { name: CREDENTIALS_SECRET, key } },
-  });
-  return p.kafkaSasl
-    ? [fromSecret('WEIR_KAFKA_USERNAME', 'kafka-username'), fromSecret('WEIR_KAFKA_PASSWORD', 'kafka-password')]
-    : [];
+  }));
 }
 
 /** The configuration the processor reads: the spec plus everything the operator resolved. */
@@ -53,6 +70,7 @@ export function compiledConfig(p: PipelineInput): string {
     consumerGroup: consumerGroup(p.namespace, p.name),
     kafka: { bootstrapServers: p.kafkaBootstrapServers, sasl: p.kafkaSasl, tls: p.kafkaTls },
     topics: Object.fromEntries([...p.topics].map(([role, t]) => [role, t.name])) as ProcessorConfigInput['topics'],
+    tenant: p.tenant,
     spec: p.spec,
   });
 }

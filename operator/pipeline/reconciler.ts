@@ -147,7 +147,7 @@ export class PipelineReconciler implements Reconciler {
           } as const)
         : pipeline.spec.engine === 'Flink'
           ? flinkWorkloadCondition(pipeline.status)
-          : this.#workloads(pipeline, region, topics, status, signal),
+          : this.#workloads(pipeline, region, tenant!, topics, status, signal),
     ]);
     const paused = pipeline.spec.lifecycle.desiredPhase === 'Paused';
     const ready = summarize(
@@ -188,6 +188,7 @@ export class PipelineReconciler implements Reconciler {
   async #workloads(
     pipeline: PipelineObject,
     region: RegionObject,
+    tenant: TenantObject,
     topics: PipelineInput['topics'],
     status: PipelineStatus,
     signal?: AbortSignal,
@@ -207,6 +208,7 @@ export class PipelineReconciler implements Reconciler {
         ? { mechanism: region.spec.kafka.sasl.mechanism as 'SCRAM-SHA-256' | 'SCRAM-SHA-512' }
         : undefined,
       kafkaTls: region.spec.kafka.tls !== undefined,
+      tenant: { name: tenant.metadata!.name!, piiFields: tenant.spec.dataPolicy?.piiFields ?? [] },
     };
     const paused = pipeline.spec.lifecycle.desiredPhase === 'Paused';
     const deployment = this.#o.children.get('Deployment', namespace, processorName(name)) as

@@ -22,11 +22,13 @@ export class MeasureSet {
   readonly ops: readonly MeasureOps[];
   /** Indexes into `ops`: Function measures first, since they alone can fail. */
   readonly #order: number[];
+  readonly #hasFunctions: boolean;
 
   constructor(ops: readonly MeasureOps[], isFunction: (index: number) => boolean) {
     this.ops = ops;
     const indexes = ops.map((_, i) => i);
     this.#order = [...indexes.filter(isFunction), ...indexes.filter((i) => !isFunction(i))];
+    this.#hasFunctions = indexes.some(isFunction);
   }
 
   create(): Accumulators {
@@ -39,9 +41,13 @@ export class MeasureSet {
    * error leaves the window as it was.
    */
   add(window: Accumulators, event: unknown): void {
-    const next = window.accs.slice();
-    for (const i of this.#order) next[i] = this.ops[i]!.add(next[i], event);
-    window.accs = next;
+    if (!this.#hasFunctions) {
+      for (let i = 0; i < this.ops.length; i++) window.accs[i] = this.ops[i]!.add(window.accs[i], event);
+    } else {
+      const next = window.accs.slice();
+      for (const i of this.#order) next[i] = this.ops[i]!.add(next[i], event);
+      window.accs = next;
+    }
     window.events++;
   }
 

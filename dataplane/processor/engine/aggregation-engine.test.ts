@@ -11,6 +11,7 @@ import { FakeClock } from '../../../lib/clock/clock.ts';
 import type { WindowResult, WindowRetraction } from '../../../lib/platform/results.ts';
 import { AggregationEngine } from './aggregation-engine.ts';
 import { FunctionSandbox, loadSandboxModule } from './function-sandbox.ts';
+import { fixedEvents } from './testing/fixed-events.ts';
 import { oracle, type OracleEvent, type OracleSpec } from './testing/oracle.ts';
 
 let wasm: QuickJSWASMModule;
@@ -47,39 +48,6 @@ function specOf(window: Record<string, string>, extra: Record<string, unknown> =
     ],
     functions: [{ name: 'squares', source: SQUARES }],
   });
-}
-
-/** The events of every table row: seconds, user, amount; some out of order, late and too late. */
-const SECONDS: [number, string, number][] = [
-  [1, 'u1', 5],
-  [3, 'u2', 7],
-  [62, 'u1', 1],
-  [50, 'u1', 2], // out of order, on time; a session grows backwards
-  [70, 'u2', 3], // the watermark passes 60
-  [58, 'u1', 4], // late for [0, 60) if tumbling or sliding
-  [80, 'u2', 6],
-  [58, 'u3', 2], // too late for [0, 60); a late session
-  [60, 'u3', 3], // corrects that late session
-  [59, 'u1', 9], // too late for [0, 60)
-  [125, 'u1', 10],
-  [61, 'u2', 8], // late for [60, 120) if tumbling, too late if sliding or a session
-  [119, 'u2', 2],
-  [100, 'u3', 4], // late everywhere
-  [135, 'u4', 7], // the watermark reaches 130
-  [119, 'u4', 1], // exactly at the lateness bound of [60, 120): too late; a new session
-  [200, 'u1', 1],
-  [185, 'u1', 6], // merges two sessions
-  [131, 'u1', 5], // too late
-  [210, 'u2', 3],
-  [205, 'u2', 4],
-];
-
-function eventsOf(rows: [number, string, number][]): OracleEvent[] {
-  return rows.map(([s, user, amount], i) => ({
-    partition: 0,
-    t: s * 1000,
-    event: { ts: s * 1000, user, amount, buyer: `b${i % 4}` },
-  }));
 }
 
 function sandboxes() {
@@ -165,7 +133,7 @@ describe('the aggregation engine', () => {
   for (const { name, window, counts } of WINDOWS) {
     describe(`over ${name}`, () => {
       const spec = specOf(window);
-      const events = eventsOf(SECONDS);
+      const events = fixedEvents();
       const expected = oracle(spec, events);
 
       it('classifies every event as the independent computation does, on time, late or too late', () => {

@@ -76,14 +76,21 @@ export interface AggregationEngineOptions {
   clock: Clock;
   /** The input partitions this engine's task reads. */
   partitions: readonly number[];
+  /** Least time between two results of an open window; 0 (every drain) unless given. The processor uses 1 s. */
+  resultIntervalMs?: number;
 }
 
 function iso(ms: number): string {
   return Number.isFinite(ms) ? new Date(ms).toISOString() : String(ms);
 }
 
-function storeFor(spec: AggregationSpec, measures: MeasureSet): WindowStore {
-  const ctx = { aggregation: spec.name, measures, allowedLatenessMs: durationMs(spec.allowedLateness) };
+function storeFor(spec: AggregationSpec, measures: MeasureSet, resultIntervalMs: number): WindowStore {
+  const ctx = {
+    aggregation: spec.name,
+    measures,
+    allowedLatenessMs: durationMs(spec.allowedLateness),
+    resultIntervalMs,
+  };
   const w = spec.window;
   switch (w.type) {
     case 'Tumbling':
@@ -116,7 +123,7 @@ export class AggregationEngine {
         timeField: spec.eventTime.field,
         group: groupReader(spec.groupBy ?? []),
         tracker,
-        store: storeFor(spec, measures),
+        store: storeFor(spec, measures, options.resultIntervalMs ?? 0),
         latenessMs: durationMs(spec.allowedLateness),
         counts: { onTime: 0, late: 0, tooLate: 0, rejected: 0 },
         metaDirty: false,

@@ -80,19 +80,36 @@ export interface Group {
   values: Record<string, unknown>;
 }
 
+/** A group whose values are rebuilt from its key only when asked for: most events join a window that has them. */
+class KeyedGroup implements Group {
+  readonly key: string;
+  readonly #pointers: readonly string[];
+  #values: Record<string, unknown> | undefined;
+
+  constructor(key: string, pointers: readonly string[]) {
+    this.key = key;
+    this.#pointers = pointers;
+  }
+
+  get values(): Record<string, unknown> {
+    if (!this.#values) {
+      const list = JSON.parse(this.key) as unknown[];
+      this.#values = Object.fromEntries(this.#pointers.map((p, i) => [p, list[i]]));
+    }
+    return this.#values;
+  }
+}
+
 /** Builds the group of events from the groupBy pointers; a missing field groups as null. */
 export function groupReader(pointers: readonly string[]): (event: unknown) => Group {
   const readers = pointers.map(fieldReader);
   return (event) => {
-    const values: Record<string, unknown> = {};
     const list: unknown[] = [];
-    for (const [i, read] of readers.entries()) {
+    for (const read of readers) {
       const raw = read(event);
       // Objects and arrays group by their JSON; undefined has none, and groups with null.
-      const value = raw === undefined ? null : raw;
-      values[pointers[i]!] = value;
-      list.push(value);
+      list.push(raw === undefined ? null : raw);
     }
-    return { key: JSON.stringify(list), values };
+    return new KeyedGroup(JSON.stringify(list), pointers);
   };
 }

@@ -17,6 +17,10 @@ interface TumblingWindow extends Accumulators {
   start: number;
   revision: number;
   closed: boolean;
+  /** When its result last went out (not saved: a restored open window goes out again once). */
+  emittedAt: number;
+  /** Whether the changelog holds it: a window that opens and goes between two drains needs no tombstone. */
+  persisted: boolean;
 }
 
 interface SavedWindow extends SavedAccumulators {
@@ -35,7 +39,10 @@ export class TumblingWindows implements WindowStore {
   readonly #ctx: StoreContext;
   readonly #size: number;
   #windows = new Map<string, TumblingWindow>();
-  #dirty = new Set<string>();
+  /** Windows whose state changed since the last drain. */
+  #changed = new Set<string>();
+  /** Windows whose result has not gone out since they changed. */
+  #pending = new Set<string>();
   #closeAt = new TimeQueue();
   #purgeAt = new TimeQueue();
 
@@ -54,13 +61,22 @@ export class TumblingWindows implements WindowStore {
     if (end + this.#ctx.allowedLatenessMs <= watermark) return 'tooLate';
     const key = `${group.key}${SEP}${start}`;
     const existing = this.#windows.get(key);
-    const window = existing ?? { ...this.#ctx.measures.create(), group, start, revision: 0, closed: end <= watermark };
+    const window = existing ?? {
+      ...this.#ctx.measures.create(),
+      group,
+      start,
+      revision: 0,
+      closed: end <= watermark,
+      emittedAt: Number.NEGATIVE_INFINITY,
+      persisted: false,
+    };
     this.#ctx.measures.add(window, event);
     if (!existing) {
       this.#windows.set(key, window);
       this.#schedule(key, window);
     }
-    this.#dirty.add(key);
+    this.#changed.add(key);
+    this.#pending.add(key);
     return end <= watermark ? 'late' : 'onTime';
   }
 
@@ -69,16 +85,28 @@ export class TumblingWindows implements WindowStore {
       const window = this.#windows.get(key);
       if (!window || window.closed) continue;
       window.closed = true;
-      this.#dirty.add(key);
+      this.#changed.add(key);
+      this.#pending.add(key);
       this.#purgeAt.push(window.start + this.#size + this.#ctx.allowedLatenessMs, key);
     }
   }
 
   drain(watermark: number, now: number, out: Emissions): void {
-    for (const key of this.#dirty) {
+    for (const key of this.#pending) {
       const w = this.#windows.get(key)!;
+      if (!w.closed && now - w.emittedAt < this.#ctx.resultIntervalMs) continue;
       w.revision++;
+      w.emittedAt = now;
       out.results.push(windowResult(this.#ctx, w.group, w.start, w.start + this.#size, w, w.revision, w.closed, now));
+      this.#pending.delete(key);
+      this.#changed.add(key);
+    }
+    // Windows past their lateness go now that their results are out; one the changelog
+    // never held needs no tombstone, and none needs its last state saved.
+    const gone = new Set(this.#purgeAt.popDue(watermark).map((e) => e.key));
+    for (const key of this.#changed) {
+      if (gone.has(key)) continue;
+      const w = this.#windows.get(key)!;
       const saved: SavedWindow = {
         g: w.group.values,
         s: w.start,
@@ -87,11 +115,15 @@ export class TumblingWindows implements WindowStore {
         ...this.#ctx.measures.save(w),
       };
       out.changes.set(`t${SEP}${key}`, saved);
+      w.persisted = true;
     }
-    this.#dirty.clear();
-    for (const { key } of this.#purgeAt.popDue(watermark)) {
-      if (!this.#windows.delete(key)) continue;
-      out.changes.set(`t${SEP}${key}`, null);
+    this.#changed.clear();
+    for (const key of gone) {
+      const w = this.#windows.get(key);
+      if (!w) continue;
+      this.#windows.delete(key);
+      this.#pending.delete(key);
+      if (w.persisted) out.changes.set(`t${SEP}${key}`, null);
     }
   }
 
@@ -105,9 +137,13 @@ export class TumblingWindows implements WindowStore {
       start: saved.s,
       revision: saved.r,
       closed: saved.c,
+      emittedAt: Number.NEGATIVE_INFINITY,
+      persisted: true,
     };
     const windowKey = `${groupKey}${SEP}${start}`;
     this.#windows.set(windowKey, window);
+    // An open window's current result may not have gone out before the restart.
+    if (!window.closed) this.#pending.add(windowKey);
     this.#schedule(windowKey, window);
   }
 

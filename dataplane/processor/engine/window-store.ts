@@ -34,6 +34,12 @@ export interface StoreContext {
   aggregation: string;
   measures: MeasureSet;
   allowedLatenessMs: number;
+  /**
+   * Least time between two results of a window that is still open: its state is saved at
+   * every drain, its current result at most this often. A closed window's result, and a
+   * correction of one, goes out at once.
+   */
+  resultIntervalMs: number;
 }
 
 /** The windows of one aggregation. */
@@ -42,7 +48,7 @@ export interface WindowStore {
   add(group: Group, eventTime: number, event: unknown, watermark: number): Lateness;
   /** Closes the windows the watermark passed. */
   advance(watermark: number): void;
-  /** Emits every window changed since the last drain, then lets go of windows past their lateness. */
+  /** Saves every window changed since the last drain, emits the results that are due, then lets go of windows past their lateness. */
   drain(watermark: number, now: number, out: Emissions): void;
   /** Takes back a changelog entry this store wrote (the key without the aggregation prefix). */
   restore(key: string, value: unknown): void;

@@ -19,6 +19,7 @@ function processorPod(): V1Pod {
       topics: desiredTopics('tenant-acme', 'clicks', spec),
       image: 'ghcr.io/weir-dev/weir:0.1.0',
       kafkaBootstrapServers: ['127.0.0.1:9092'],
+      tenant: { name: 'acme', piiFields: [] },
     },
     1,
   ).spec!.template;
@@ -35,7 +36,21 @@ const ctx: LaunchContext = {
   volumeDirs: new Map([['config', '/tmp/env/process-node/pods/pod-uid/volumes/config']]),
   agentUid: 0,
 };
-const noSources = { configMaps: new Map(), secrets: new Map() };
+/** The tenant's credentials Secret the processor's environment reads. */
+const credentials = Object.fromEntries(
+  [
+    'redis-endpoint',
+    'redis-username',
+    'redis-password',
+    'redis-key-prefix',
+    'postgres-endpoint',
+    'postgres-database',
+    'postgres-username',
+    'postgres-password',
+    'postgres-schema',
+  ].map((k) => [k, Buffer.from(`${k}-value`)]),
+);
+const noSources = { configMaps: new Map(), secrets: new Map([['weir-credentials', credentials]]) };
 
 describe("the processor's launch", () => {
   it('runs the pod command from the repository root with its Node first on PATH', () => {
@@ -72,6 +87,15 @@ describe("the processor's launch", () => {
       'WEIR_LISTEN_HOST',
       'WEIR_PIPELINE',
       'WEIR_PIPELINE_CONFIG',
+      'WEIR_POSTGRES_DATABASE',
+      'WEIR_POSTGRES_ENDPOINT',
+      'WEIR_POSTGRES_PASSWORD',
+      'WEIR_POSTGRES_SCHEMA',
+      'WEIR_POSTGRES_USERNAME',
+      'WEIR_REDIS_ENDPOINT',
+      'WEIR_REDIS_KEY_PREFIX',
+      'WEIR_REDIS_PASSWORD',
+      'WEIR_REDIS_USERNAME',
     ]);
   });
 
