@@ -241,6 +241,7 @@ export function buildOperator(config: OperatorConfig, kubeConfig: KubeConfig, lo
       clock,
       log,
       processorImage: config.processorImage,
+      platformNamespace: config.platformNamespace,
       finalizerTimeoutMs: config.finalizerTimeoutMs,
     }),
   )

@@ -1,6 +1,7 @@
 /**
  * What happens when a Pipeline is deleted: its topics are deleted under
- * `topicDeletionPolicy: Delete` and kept under `Retain`; its workload goes with its owner
+ * `topicDeletionPolicy: Delete` (with the record that claimed them) and kept under `Retain`
+ * (the record stays, and no later Pipeline takes them over); its workload goes with its owner
  * through the garbage collector. Kafka being unreachable holds the Pipeline (its status says
  * so) until the finalizer timeout or the release annotation lets it go.
  */
@@ -11,12 +12,16 @@ import { applyStatusIfChanged } from '../../lib/kube/status.ts';
 import { RELEASE_ANNOTATION } from '../../lib/platform/tenant-names.ts';
 import type { RegionObject } from '../tenant/region-backends.ts';
 import { nextStatus, Reason } from './pipeline-status.ts';
+import { claimName } from './topic-claims.ts';
 import type { PipelineObject, PipelineReconcilerOptions } from './reconciler.ts';
 
 /** Finalizer that holds a Pipeline until its topics are deleted (policy Delete) or let go (Retain). */
 export const PIPELINE_FINALIZER = 'weir.dev/pipeline-topics';
 
-type Deps = Pick<PipelineReconcilerOptions, 'client' | 'kafka' | 'clock' | 'log' | 'finalizerTimeoutMs'>;
+type Deps = Pick<
+  PipelineReconcilerOptions,
+  'client' | 'kafka' | 'clock' | 'log' | 'finalizerTimeoutMs' | 'platformNamespace'
+>;
 
 export async function finalizePipeline(
   o: Deps,
@@ -30,6 +35,13 @@ export async function finalizePipeline(
   if (pipeline.spec.lifecycle.topicDeletionPolicy === 'Delete' && owned.length && !released && !overdue && region) {
     try {
       await o.kafka.forRegion(region).deleteTopics(owned);
+      // With its topics gone, the pipeline name is free again.
+      const ns = pipeline.metadata!.namespace!;
+      await o.client.delete({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { namespace: o.platformNamespace, name: claimName(ns, pipeline.metadata!.name!) },
+      });
     } catch (err) {
       const message = `deleting topics failed: ${errorSummary(err)}; retrying (annotate ${RELEASE_ANNOTATION}=true to let go)`;
       const update = { type: 'Ready', status: 'False', reason: Reason.CleanupFailed, message } as const;

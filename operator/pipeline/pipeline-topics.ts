@@ -1,7 +1,9 @@
 /**
- * A Pipeline's Kafka topics: claimed in the Pipeline's status before they are created, so
- * that a topic that exists without a claim was made by someone else (taken over only with
- * `spec.source.adoptExistingTopics`); partitions only grow; configuration drift is reverted.
+ * A Pipeline's Kafka topics: claimed by uid in a record in the platform namespace before
+ * they are created (see topic-claims.ts), so that a topic that exists without this Pipeline's
+ * claim was made by someone else — taken over only with `spec.source.adoptExistingTopics`,
+ * and never when an earlier Pipeline of the same name claimed it; partitions only grow;
+ * configuration drift is reverted.
  */
 import type { PipelineStatus } from '../../crds/pipeline.ts';
 import { errorSummary, Errors, hasCode } from '../../lib/errors/errors.ts';
@@ -17,23 +19,24 @@ import type { TopicRole } from '../../lib/platform/pipeline-names.ts';
 import type { Logger } from 'pino';
 import type { PipelineObject } from './reconciler.ts';
 import { Reason } from './pipeline-status.ts';
+import { ownership, type TopicClaim } from './topic-claims.ts';
 
 /** What the topics part needs besides the topic admin. */
 export interface TopicsDeps {
   admin: TopicAdmin;
-  /** Writes the claim to the Pipeline's status; resolves once the API server stored it. */
-  claim(status: PipelineStatus): Promise<void>;
   /**
-   * The Pipeline as the API server holds it now. A reconcile that runs before the cache shows
-   * a claim this operator wrote moments ago reads the claim there before it calls a topic
-   * someone else's.
+   * The record of who owns the pipeline name's topics: from the cache, and from the API
+   * server when the cache has none (a record written moments ago may not be cached yet).
    */
-  readLive(): Promise<PipelineObject | undefined>;
+  readClaim(): Promise<TopicClaim | undefined>;
+  /** Records the claim; resolves once the API server stored it. */
+  writeClaim(claim: TopicClaim): Promise<void>;
+  /** Names the record in messages, such as `weir-system/weir-topics.tenant-acme.clicks`. */
+  recordName: string;
+  /** The tenant that owns the pipeline's namespace, recorded with the claim. */
+  tenant: string;
   log: Logger;
 }
-
-const claimedBy = (pipeline: PipelineObject | undefined) =>
-  new Set((pipeline?.status?.topics ?? []).map((t) => t.name));
 
 /** Converges the topics; fills `status.topics` and says how it went. */
 export async function reconcileTopics(
@@ -43,32 +46,34 @@ export async function reconcileTopics(
   status: PipelineStatus,
 ): Promise<ConditionUpdate> {
   const names = [...topics.values()].map((t) => t.name);
-  let owned = claimedBy(pipeline);
   let current: Map<string, TopicState>;
   try {
     current = await deps.admin.describe(names);
-    const foreign = () => [...topics].filter(([, t]) => current.has(t.name) && !owned.has(t.name));
-    if (foreign().length && !pipeline.spec.source.adoptExistingTopics) owned = claimedBy(await deps.readLive());
-    if (!pipeline.spec.source.adoptExistingTopics) {
-      const [role, desired] = foreign()[0] ?? [];
-      if (desired)
-        return {
-          type: 'TopicsReady',
-          status: 'False',
-          reason: Reason.ResourceConflict,
-          message: `topic ${desired.name} (${role}) already exists and this Pipeline did not create it; set spec.source.adoptExistingTopics to take it over`,
-        };
-    }
-    if (names.some((n) => !owned.has(n))) {
-      const claim = [...topics].map(([role, t]) => ({
-        role,
-        name: t.name,
-        partitions: current.get(t.name)?.partitions ?? 0,
-      }));
-      await deps.claim({ ...pipeline.status, topics: claim });
-      // Kept in the status this reconcile ends with, should creating the topics fail.
-      status.topics = claim;
-    }
+    const claim = await deps.readClaim();
+    const owner = ownership({
+      pipelineUid: pipeline.metadata!.uid!,
+      claim,
+      claimedInStatus: new Set((pipeline.status?.topics ?? []).map((t) => t.name)),
+      existing: names.filter((n) => current.has(n)),
+      adopt: pipeline.spec.source.adoptExistingTopics,
+      recordName: deps.recordName,
+    });
+    if (!owner.ok)
+      return { type: 'TopicsReady', status: 'False', reason: Reason.ResourceConflict, message: owner.message };
+    // Claimed before anything is created, and for every topic the pipeline will have.
+    const claimed = new Set(claim?.topics ?? []);
+    if (!claim || names.some((n) => !claimed.has(n)))
+      await deps.writeClaim({
+        pipelineUid: pipeline.metadata!.uid!,
+        tenant: deps.tenant,
+        topics: [...new Set([...claimed, ...names])],
+      });
+    // Kept in the status this reconcile ends with, should creating the topics fail.
+    status.topics = [...topics].map(([role, t]) => ({
+      role,
+      name: t.name,
+      partitions: current.get(t.name)?.partitions ?? 0,
+    }));
     const toCreate: TopicSpec[] = [];
     let changed = false;
     for (const [, desired] of topics) {

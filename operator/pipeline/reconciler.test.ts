@@ -18,7 +18,12 @@ function fixture(tenantSpec: unknown = { owners: [{ kind: 'User', name: 'ana' }]
   const clock = new FakeClock({ now: T0 });
   const kube = new FakeKubeClient({ now: () => clock.now() });
   const kafka = new MemoryTopicAdmin();
-  const children: ChildCache = { get: (kind, namespace, name) => kube.find(kind, namespace || undefined, name) };
+  /** The cache shows no claim record while this is set, as a cache that has not caught up. */
+  let claimsUncached = false;
+  const children: ChildCache = {
+    get: (kind, namespace, name) =>
+      claimsUncached && name.startsWith('weir-topics.') ? undefined : kube.find(kind, namespace || undefined, name),
+  };
   kube.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, labels: { 'weir.dev/tenant': 'acme' } } });
   const tenant: TenantObject = {
     apiVersion: 'weir.dev/v1alpha1',
@@ -48,12 +53,19 @@ function fixture(tenantSpec: unknown = { owners: [{ kind: 'User', name: 'ana' }]
     log: silentLogger(),
     processorImage: 'weir:test',
     finalizerTimeoutMs: 3_600_000,
+    platformNamespace: 'weir-system',
   });
-  const pipeline = (name: string, spec: unknown = {}, created = T0 - 60_000) =>
+  const pipeline = (name: string, spec: unknown = {}, created = T0 - 60_000, uid = `uid-${name}`) =>
     kube.seed<PipelineObject>({
       apiVersion: 'weir.dev/v1alpha1',
       kind: 'Pipeline',
-      metadata: { name, namespace: NS, generation: 1, creationTimestamp: new Date(created).toISOString() as never },
+      metadata: {
+        name,
+        uid,
+        namespace: NS,
+        generation: 1,
+        creationTimestamp: new Date(created).toISOString() as never,
+      },
       spec: PipelineSpec.parse(spec),
     });
   const reconcile = (name: string) => reconciler.reconcile({ key: `${NS}/${name}`, namespace: NS, name });
@@ -68,6 +80,7 @@ function fixture(tenantSpec: unknown = { owners: [{ kind: 'User', name: 'ana' }]
     stored,
     condition,
     holdCache: (f: typeof cacheOf) => (cacheOf = f),
+    uncacheClaims: () => (claimsUncached = true),
   };
 }
 
@@ -98,15 +111,76 @@ describe('the Pipeline reconciler', () => {
     assert.equal(f.condition('clicks', 'WorkloadReady')?.reason, 'ReplicasUnavailable');
   });
 
-  it('reads the live object before calling a topic someone else’s, when its cache has not seen its claim yet', async () => {
+  it('reads its claim from the API server when the cache has not seen it yet, instead of calling its own topics someone else’s', async () => {
     const f = fixture();
     f.pipeline('clicks');
     const stale = f.stored('clicks');
     await f.reconcile('clicks');
-    // The next reconcile runs on the object as it was before the claim was written.
+    // The next reconcile runs on the object as it was before, and the cache lacks the record.
     f.holdCache(() => stale);
+    f.uncacheClaims();
     await f.reconcile('clicks');
     assert.equal(f.condition('clicks', 'TopicsReady')?.status, 'True');
+  });
+
+  it('records which Pipeline claimed the topics, by uid, in the platform namespace before creating them', async () => {
+    const f = fixture();
+    f.pipeline('clicks');
+    await f.reconcile('clicks');
+    const record = f.kube.find<{ data: Record<string, string> } & PipelineObject>(
+      'ConfigMap',
+      'weir-system',
+      'weir-topics.tenant-acme.clicks',
+    );
+    assert.equal(record?.data.pipelineUid, 'uid-clicks');
+    assert.equal(record?.data.tenant, 'acme');
+    const firstApply = f.kube.writes.findIndex(
+      (w) => w.kind === 'ConfigMap' && w.name === 'weir-topics.tenant-acme.clicks',
+    );
+    assert.ok(firstApply >= 0);
+  });
+
+  it('never takes over the topics an earlier Pipeline of the same name kept, even with adoptExistingTopics, until its record is removed', async () => {
+    const f = fixture();
+    f.pipeline('clicks', { lifecycle: { topicDeletionPolicy: 'Retain' } });
+    await f.reconcile('clicks');
+    await f.kube.delete(f.stored('clicks'));
+    await f.reconcile('clicks');
+    assert.equal(f.kube.find('Pipeline', NS, 'clicks'), undefined);
+    assert.ok(f.kafka.topics.has('weir.tenant-acme.clicks.input'), 'kept, as Retain says');
+    // A new Pipeline of the same name: another object, another uid.
+    f.pipeline('clicks', { source: { adoptExistingTopics: true } }, T0, 'uid-clicks-again');
+    await f.reconcile('clicks');
+    assert.equal(f.condition('clicks', 'TopicsReady')?.reason, 'ResourceConflict');
+    assert.match(
+      f.condition('clicks', 'TopicsReady')!.message!,
+      /earlier Pipeline \(uid uid-clicks, tenant acme\).*weir-system\/weir-topics.tenant-acme.clicks/,
+    );
+    assert.equal(
+      f.kube.find('Deployment', NS, 'clicks-processor')?.metadata?.labels?.['weir.dev/pipeline'],
+      'clicks',
+      'the first one’s workload is gone with it',
+    );
+    await f.kube.delete({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { namespace: 'weir-system', name: 'weir-topics.tenant-acme.clicks' },
+    });
+    await f.reconcile('clicks');
+    assert.equal(
+      f.condition('clicks', 'TopicsReady')?.status,
+      'True',
+      'released by its record, and adopted on request',
+    );
+  });
+
+  it('frees the pipeline name with its topics under Delete', async () => {
+    const f = fixture();
+    f.pipeline('clicks', { lifecycle: { topicDeletionPolicy: 'Delete' } });
+    await f.reconcile('clicks');
+    await f.kube.delete(f.stored('clicks'));
+    await f.reconcile('clicks');
+    assert.equal(f.kube.find('ConfigMap', 'weir-system', 'weir-topics.tenant-acme.clicks'), undefined);
   });
 
   it('reports a topic it did not create as a conflict and creates nothing', async () => {

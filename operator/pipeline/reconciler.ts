@@ -38,6 +38,7 @@ import { quotaProblem } from './pipeline-quota.ts';
 import { schemaPart } from './pipeline-schema.ts';
 import { nextStatus, Reason } from './pipeline-status.ts';
 import { reconcileTopics } from './pipeline-topics.ts';
+import { claimName, claimOf, desiredClaim } from './topic-claims.ts';
 import { flinkWorkloadCondition, withoutFlinkParts, withoutFlinkStatus } from '../flink/flink-workload.ts';
 
 export { PIPELINE_FINALIZER } from './pipeline-finalizer.ts';
@@ -61,6 +62,8 @@ export interface PipelineReconcilerOptions {
   log: Logger;
   processorImage: string;
   finalizerTimeoutMs: number;
+  /** Where the records of topic ownership live (see topic-claims.ts). */
+  platformNamespace: string;
 }
 
 export class PipelineReconciler implements Reconciler {
@@ -129,9 +132,20 @@ export class PipelineReconciler implements Reconciler {
       reconcileTopics(
         {
           admin: this.#o.kafka.forRegion(region),
-          claim: async (claimed) =>
-            void (await applyStatusIfChanged(this.#o.client, withoutFlinkParts(pipeline), withoutFlinkStatus(claimed))),
-          readLive: () => this.#o.client.read<PipelineObject>(this.#ref(pipeline)),
+          readClaim: async () => {
+            const ref = { namespace: this.#o.platformNamespace, name: claimName(namespace, name) };
+            return claimOf(
+              this.#o.children.get('ConfigMap', ref.namespace, ref.name) ??
+                (await this.#o.client.read({ apiVersion: 'v1', kind: 'ConfigMap', metadata: ref })),
+            );
+          },
+          writeClaim: async (claim) =>
+            void (await this.#o.childApplier.apply(
+              desiredClaim(this.#o.platformNamespace, namespace, name, claim),
+              signal,
+            )),
+          recordName: `${this.#o.platformNamespace}/${claimName(namespace, name)}`,
+          tenant: tenant.metadata!.name!,
           log: this.#o.log.child({ key: `${namespace}/${name}` }),
         },
         pipeline,
