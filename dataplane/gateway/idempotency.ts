@@ -3,10 +3,11 @@
  * id within its session) is claimed in Redis before its events are handed to Kafka, and
  * marked done with the event ids once Kafka acknowledged them, for `ttlMs`. A retry of a
  * done request gets the same ids without writing anything; one that arrives while the first
- * is still being written is told to wait (409). A claim whose write failed before anything
- * reached Kafka is released at once; one whose write may or may not have reached Kafka (a
- * timeout) stays claimed for `pendingMs`, so a quick retry cannot write a second copy of
- * what may be there already.
+ * is still being written is told to wait (409). A claim follows its write to the end, also
+ * after the client was answered: kept pending (and renewed) while the write is still with
+ * Kafka, marked done if it lands late, released once it certainly reached nothing; a write
+ * whose outcome stays unknown keeps its claim for `pendingMs`, so a quick retry cannot write
+ * a second copy of what may be there already.
  *
  * Keys are hashed and scoped by tenant and pipeline, under the gateway's own key space, which
  * tenants' Redis users cannot reach.
@@ -31,9 +32,15 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `;
 
+const RENEW = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+`;
+
 interface IdempotencyCommands {
   weirIdempotencyClaim(key: string, value: string, ttlMs: number): Promise<string | null>;
   weirIdempotencyRelease(key: string, value: string): Promise<number>;
+  weirIdempotencyRenew(key: string, value: string, ttlMs: number): Promise<number>;
 }
 
 /** Whose claim: tenant and pipeline. */
@@ -72,6 +79,7 @@ export class IdempotencyStore {
   constructor(options: IdempotencyStoreOptions) {
     options.redis.defineCommand('weirIdempotencyClaim', { numberOfKeys: 1, lua: CLAIM });
     options.redis.defineCommand('weirIdempotencyRelease', { numberOfKeys: 1, lua: RELEASE });
+    options.redis.defineCommand('weirIdempotencyRenew', { numberOfKeys: 1, lua: RENEW });
     this.#redis = options.redis as Redis & IdempotencyCommands;
     this.#pendingValue = `pending:${options.owner}`;
     this.ttlMs = options.ttlMs ?? 24 * 3_600_000;
@@ -103,6 +111,16 @@ export class IdempotencyStore {
   /** Remembers that the request's events were written, with their ids. */
   async complete(scope: Scope, key: string, ids: readonly string[]): Promise<void> {
     await this.#redis.set(IdempotencyStore.redisKey(scope, key), `done:${JSON.stringify(ids)}`, 'PX', this.ttlMs);
+  }
+
+  /** Holds this gateway's pending claim for another `pendingMs`; false if it is no longer pending here. */
+  async renew(scope: Scope, key: string): Promise<boolean> {
+    const renewed = await this.#redis.weirIdempotencyRenew(
+      IdempotencyStore.redisKey(scope, key),
+      this.#pendingValue,
+      this.pendingMs,
+    );
+    return renewed === 1;
   }
 
   /** Gives the claim up: nothing of the request reached Kafka. */

@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import type { BearerResult } from '../../lib/auth/bearer-token.ts';
 import type { VerifiedToken } from '../../lib/auth/token-verifier.ts';
-import type { Clock } from '../../lib/clock/clock.ts';
+import type { Clock, TimerHandle } from '../../lib/clock/clock.ts';
 import { Errors, WeirError, weirError } from '../../lib/errors/errors.ts';
 import { certainlyNotWritten, type EventProducer } from '../../lib/kafka/producer.ts';
 import type { Logger } from '../../lib/observability/logger.ts';
@@ -25,10 +25,16 @@ import type { LimitDecision, RedisLimiter } from '../../lib/ratelimit/redis-limi
 import { eventRecord, partitionKey, type RecordContext } from './event-records.ts';
 import type { GatewayConfig } from './gateway-config.ts';
 import type { GatewayMetrics, RejectReason } from './gateway-metrics.ts';
-import type { IdempotencyStore } from './idempotency.ts';
+import type { IdempotencyStore, Scope } from './idempotency.ts';
 import { invalidEvents, type EventProblem, type ParsedEvent } from './request-body.ts';
 import type { PipelineRoute, Protocol } from './routing-table.ts';
 import type { SchemaRegistry } from './schema-registry.ts';
+
+/** An idempotency key this request claimed. */
+interface Claimed {
+  key: string;
+  scope: Scope;
+}
 
 /** Who sends: the verified token and the route it may write to. */
 export interface Admitted {
@@ -157,7 +163,7 @@ export class Ingestor {
   async publish(input: PublishInput): Promise<Outcome> {
     const { route } = input.admitted;
     let headers: Record<string, string> = {};
-    let claimed: { key: string; scope: { tenant: string; pipeline: string } } | undefined;
+    let claimed: Claimed | undefined;
     try {
       const schema = await this.#o.schemas.schemaFor(route, input.schemaVersion);
       let events: ParsedEvent[];
@@ -217,11 +223,12 @@ export class Ingestor {
         receivedAt: this.#o.clock.now(),
       };
       const records = events.map((e, i) => eventRecord(e, keys[i]!, ids[i]!, ctx));
+      const sending = this.#o.producer.send(records);
       try {
-        await this.#withDeadline(this.#o.producer.send(records), input.deadline);
+        await this.#withDeadline(sending, input.deadline);
       } catch (err) {
-        // A claim stays only while the write may have reached Kafka.
-        if (claimed && certainlyNotWritten(err)) await this.#release(claimed);
+        // The client is answered now; the claim follows the write until Kafka settles it.
+        if (claimed) this.#settleClaim(claimed, sending, ids);
         claimed = undefined;
         throw err;
       }
@@ -274,7 +281,7 @@ export class Ingestor {
     return decision;
   }
 
-  async #claim(scope: { tenant: string; pipeline: string }, key: string, failClosed: boolean) {
+  async #claim(scope: Scope, key: string, failClosed: boolean) {
     try {
       return await this.#o.idempotency.claim(scope, key);
     } catch (err) {
@@ -285,7 +292,47 @@ export class Ingestor {
     }
   }
 
-  async #release(claimed: { key: string; scope: { tenant: string; pipeline: string } }): Promise<void> {
+  /**
+   * After the client was refused while its write was unsettled: the claim stays pending
+   * (renewed) while the write is with Kafka, becomes done if the write lands after all, and
+   * is released only once nothing of it can have reached Kafka. A write that failed without
+   * that certainty keeps its claim until `pendingMs` passes.
+   */
+  #settleClaim(claimed: Claimed, sending: Promise<void>, ids: string[]): void {
+    let timer: TimerHandle | undefined;
+    const renew = () => {
+      timer = this.#o.clock.setTimeout(() => {
+        void this.#o.idempotency
+          .renew(claimed.scope, claimed.key)
+          .catch(() => true)
+          .then((held) => held && timer !== undefined && renew());
+      }, this.#o.idempotency.pendingMs / 3);
+    };
+    renew();
+    const stop = () => {
+      if (timer !== undefined) this.#o.clock.clearTimeout(timer);
+      timer = undefined;
+    };
+    sending.then(
+      () => {
+        stop();
+        this.#o.idempotency
+          .complete(claimed.scope, claimed.key, ids)
+          .catch((err: Error) =>
+            this.#o.log.warn(
+              { pipeline: claimed.scope.pipeline, err: { message: err.message } },
+              'recording a late idempotent write failed',
+            ),
+          );
+      },
+      (err: unknown) => {
+        stop();
+        if (certainlyNotWritten(err)) void this.#release(claimed);
+      },
+    );
+  }
+
+  async #release(claimed: Claimed): Promise<void> {
     await this.#o.idempotency.release(claimed.scope, claimed.key).catch(() => undefined);
   }
 
