@@ -87,7 +87,7 @@ before(async () => {
       },
     }),
     pipelineWithTopics(platform.clients, B, 'clicks', { source: { partitions: 2 } }),
-    pipelineWithTopics(platform.clients, A, 'quiet', { source: { ingestion: { rest: false } } }),
+    pipelineWithTopics(platform.clients, A, 'quiet', { source: { partitions: 1, ingestion: { rest: false } } }),
   ]);
   [gw1, gw2] = await Promise.all([readyGateway(platform, 'gw-1'), readyGateway(platform, 'gw-2')]);
   tokenA = await shared.token('gwa', { sub: 'client-a' });

@@ -25,8 +25,8 @@ import { ownership, type TopicClaim } from './topic-claims.ts';
 export interface TopicsDeps {
   admin: TopicAdmin;
   /**
-   * The record of who owns the pipeline name's topics: from the cache, and from the API
-   * server when the cache has none (a record written moments ago may not be cached yet).
+   * The record of who owns the pipeline name's topics, as the API server has it (the child
+   * cache keeps only metadata, and a record written moments ago may not be cached yet).
    */
   readClaim(): Promise<TopicClaim | undefined>;
   /** Records the claim; resolves once the API server stored it. */

@@ -3,9 +3,15 @@ import { describe, it } from 'node:test';
 import { PipelineSpec } from '../../crds/pipeline.ts';
 import { TenantSpec } from '../../crds/tenant.ts';
 import { FakeClock } from '../../lib/clock/clock.ts';
-import { ChildApplier, type ChildCache } from '../../lib/controller/child-applier.ts';
+import {
+  APPLIED_AT_ANNOTATION,
+  ChildApplier,
+  HASH_ANNOTATION,
+  type ChildCache,
+} from '../../lib/controller/child-applier.ts';
 import { MemoryTopicAdmin } from '../../lib/kafka/testing/memory-topic-admin.ts';
 import { EventRecorder } from '../../lib/kube/event-recorder.ts';
+import { projectMetadata } from '../../lib/kube/metadata-projection.ts';
 import { FakeKubeClient } from '../../lib/kube/testing/fake-kube-client.ts';
 import { silentLogger } from '../../lib/observability/logger.ts';
 import type { TenantObject } from '../tenant/reconciler.ts';
@@ -20,9 +26,14 @@ function fixture(tenantSpec: unknown = { owners: [{ kind: 'User', name: 'ana' }]
   const kafka = new MemoryTopicAdmin();
   /** The cache shows no claim record while this is set, as a cache that has not caught up. */
   let claimsUncached = false;
+  // The operator's child cache keeps only metadata (see operator/main.ts); so does this one.
+  const project = projectMetadata([HASH_ANNOTATION, APPLIED_AT_ANNOTATION]);
   const children: ChildCache = {
-    get: (kind, namespace, name) =>
-      claimsUncached && name.startsWith('weir-topics.') ? undefined : kube.find(kind, namespace || undefined, name),
+    get: (kind, namespace, name) => {
+      if (claimsUncached && name.startsWith('weir-topics.')) return undefined;
+      const found = kube.find(kind, namespace || undefined, name);
+      return found && project(structuredClone(found));
+    },
   };
   kube.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, labels: { 'weir.dev/tenant': 'acme' } } });
   const tenant: TenantObject = {

@@ -132,13 +132,15 @@ export class PipelineReconciler implements Reconciler {
       reconcileTopics(
         {
           admin: this.#o.kafka.forRegion(region),
-          readClaim: async () => {
-            const ref = { namespace: this.#o.platformNamespace, name: claimName(namespace, name) };
-            return claimOf(
-              this.#o.children.get('ConfigMap', ref.namespace, ref.name) ??
-                (await this.#o.client.read({ apiVersion: 'v1', kind: 'ConfigMap', metadata: ref })),
-            );
-          },
+          // Read from the API server: the child cache keeps only the metadata of what it holds.
+          readClaim: async () =>
+            claimOf(
+              await this.#o.client.read({
+                apiVersion: 'v1',
+                kind: 'ConfigMap',
+                metadata: { namespace: this.#o.platformNamespace, name: claimName(namespace, name) },
+              }),
+            ),
           writeClaim: async (claim) =>
             void (await this.#o.childApplier.apply(
               desiredClaim(this.#o.platformNamespace, namespace, name, claim),
