@@ -33,8 +33,18 @@ interface Rule {
 interface RuleFile {
   groups: { name: string; rules: Rule[] }[];
 }
+interface Panel {
+  id: number;
+  type: string;
+  title: string;
+  gridPos: { x: number; y: number; w: number; h: number };
+  datasource?: { uid: string };
+  targets?: { expr: string; refId: string }[];
+}
 interface Dashboard {
-  panels: { type: string; title: string; targets?: { expr: string }[] }[];
+  uid: string;
+  templating: { list: { name: string; type: string; query: string }[] };
+  panels: Panel[];
 }
 
 const ruleFile = parse(readFileSync(join(files, 'alerts.yaml'), 'utf8')) as RuleFile;
@@ -180,6 +190,35 @@ describe('the alerts and the dashboard', () => {
       'controller_runtime_reconcile_errors_total',
     ])
       assert.ok(queried.has(metric), `no panel shows ${metric}`);
+  });
+});
+
+describe('the dashboard', () => {
+  it('has panels with distinct ids that fit the grid without overlapping', () => {
+    const ids = dashboard.panels.map((p) => p.id);
+    assert.equal(new Set(ids).size, ids.length, 'panel ids repeat');
+    const cells = new Map<string, string>();
+    for (const p of dashboard.panels) {
+      const { x, y, w, h } = p.gridPos;
+      assert.ok(x >= 0 && w > 0 && x + w <= 24, `${p.title} does not fit 24 columns`);
+      for (let row = y; row < y + h; row++)
+        for (let col = x; col < x + w; col++) {
+          const other = cells.get(`${row},${col}`);
+          assert.equal(other, undefined, `${p.title} overlaps ${other}`);
+          cells.set(`${row},${col}`, p.title);
+        }
+    }
+  });
+
+  it('queries the Prometheus data source the viewer picks', () => {
+    const variable = dashboard.templating.list.find((v) => v.name === 'datasource');
+    assert.deepEqual([variable?.type, variable?.query], ['datasource', 'prometheus']);
+    for (const p of dashboard.panels.filter((p) => p.type !== 'row')) {
+      assert.equal(p.datasource?.uid, '${datasource}', `${p.title} has another data source`);
+      const refIds = (p.targets ?? []).map((t) => t.refId);
+      assert.ok(refIds.length > 0, `${p.title} has no query`);
+      assert.equal(new Set(refIds).size, refIds.length, `${p.title} repeats a refId`);
+    }
   });
 });
 
