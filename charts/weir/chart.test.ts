@@ -15,6 +15,12 @@ import { EVERYTHING, helm, render, type Manifest } from './testing/helm.ts';
 
 const chart = import.meta.dirname;
 
+interface Schema {
+  description?: string;
+  properties?: Record<string, Schema>;
+  additionalProperties?: unknown;
+}
+
 function find(objects: Manifest[], kind: string, name: string): Manifest {
   const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
   assert.ok(found, `no ${kind} ${name}`);
@@ -36,6 +42,31 @@ describe('the chart', () => {
       assert.equal(code, 0, output);
       assert.match(output, /1 chart\(s\) linted, 0 chart\(s\) failed/);
     }
+  });
+
+  it('describes every value it has', () => {
+    const schema = JSON.parse(readFileSync(join(chart, 'values.schema.json'), 'utf8')) as Schema;
+    const values = parse(readFileSync(join(chart, 'values.yaml'), 'utf8')) as Record<string, unknown>;
+    const undescribed: string[] = [];
+    const walk = (node: Schema, path: string) => {
+      for (const [key, child] of Object.entries(node.properties ?? {})) {
+        if (!child.description) undescribed.push(`${path}${key}`);
+        walk(child, `${path}${key}.`);
+      }
+    };
+    walk(schema, '');
+    assert.deepEqual(undescribed, []);
+    // Every value in values.yaml is in the schema: lint with the defaults checks the rest,
+    // since no object of the schema allows properties it does not name.
+    const missing = (v: Record<string, unknown>, s: Schema, path: string): string[] =>
+      Object.entries(v).flatMap(([key, child]) => {
+        const sub = s.properties?.[key];
+        if (!sub) return s.additionalProperties === false || !s.additionalProperties ? [`${path}${key}`] : [];
+        return child && typeof child === 'object' && !Array.isArray(child) && sub.properties
+          ? missing(child as Record<string, unknown>, sub, `${path}${key}.`)
+          : [];
+      });
+    assert.deepEqual(missing(values, schema, ''), []);
   });
 
   it('renders no monitoring objects by default', async () => {
