@@ -3,10 +3,10 @@
 # version under $WEIR_CACHE (default ~/.cache/weir). Each component is skipped when its
 # cached binaries already exist, so a warm run takes well under a second.
 #
-#   hack/build-components.sh [kube|etcd|helm|kafka|flink|debian|all]...
+#   hack/build-components.sh [kube|etcd|helm|kafka|flink|debian|promtool|all]...
 #
-# Go programs come from the Go module proxy, Kafka's and Flink's jars from Maven Central, Redis and
-# PostgreSQL from Debian's packages. Versions are pinned in hack/versions.env.
+# Go programs come from the Go module proxy, Kafka's and Flink's jars from Maven Central, Redis,
+# PostgreSQL and promtool from Debian's packages. Versions are pinned in hack/versions.env.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -176,6 +176,32 @@ build_debian() {
   log "debian packages: done"
 }
 
+# promtool, which checks and unit-tests the chart's alerting rules, comes from Debian's
+# prometheus package. Only the package's files are unpacked into the cache, not installed:
+# installing would add a Prometheus server as a system service and a dozen web libraries.
+build_promtool() {
+  local v=$PROMETHEUS_VERSION out=$cache/prometheus/$PROMETHEUS_VERSION
+  [[ -x $out/bin/promtool ]] && { log "promtool $v: cached"; return; }
+  log "promtool $v: unpacking Debian's prometheus package"
+  local logfile=$out/build.log work=$out/deb
+  rm -rf "$work"
+  mkdir -p "$work" "$out/bin"
+  local candidate
+  candidate=$(apt-cache policy prometheus 2>/dev/null | sed -n 's/^ *Candidate: //p')
+  if [[ $candidate != "$v"* ]]; then
+    local sudo=""
+    ((EUID == 0)) || sudo=sudo
+    quietly "$logfile" $sudo apt-get update -qq
+    candidate=$(apt-cache policy prometheus | sed -n 's/^ *Candidate: //p')
+  fi
+  [[ $candidate == "$v"* ]] || { log "Debian offers prometheus ${candidate:-(none)}, not $v"; return 1; }
+  (cd "$work" && quietly "$logfile" apt-get download "prometheus=$candidate")
+  quietly "$logfile" dpkg-deb -x "$work"/prometheus_*.deb "$work/root"
+  mv "$work/root/usr/bin/promtool" "$out/bin/promtool"
+  rm -rf "$work"
+  log "promtool $v: done ($("$out/bin/promtool" --version 2>&1 | head -n1))"
+}
+
 targets=("$@")
 ((${#targets[@]})) || targets=(all)
 for t in "${targets[@]}"; do
@@ -186,7 +212,8 @@ for t in "${targets[@]}"; do
     kafka) build_kafka ;;
     flink) build_flink ;;
     debian) build_debian ;;
-    all) build_debian; build_kafka; build_flink; build_etcd; build_helm; build_kube ;;
+    promtool) build_promtool ;;
+    all) build_debian; build_promtool; build_kafka; build_flink; build_etcd; build_helm; build_kube ;;
     *) echo "unknown component: $t" >&2; exit 2 ;;
   esac
 done

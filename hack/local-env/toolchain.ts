@@ -40,6 +40,8 @@ export interface Toolchain {
   redisServer: string;
   /** bin directory of PostgreSQL (initdb, postgres). */
   postgresBin: string;
+  /** Prometheus's rule checker and tester, unpacked from Debian's package. */
+  promtool: string;
 }
 
 /** Paths of the programs at the pinned versions; they may not exist yet. */
@@ -67,11 +69,12 @@ export function toolchain(): Toolchain {
     java: process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : 'java',
     redisServer: '/usr/bin/redis-server',
     postgresBin: join(pgRoot, pgVersion, 'bin'),
+    promtool: join(c, 'prometheus', v.PROMETHEUS_VERSION!, 'bin', 'promtool'),
   };
 }
 
 /** Build targets of hack/build-components.sh. */
-export type BuildTarget = 'kube' | 'etcd' | 'helm' | 'kafka' | 'flink' | 'debian';
+export type BuildTarget = 'kube' | 'etcd' | 'helm' | 'kafka' | 'flink' | 'debian' | 'promtool';
 
 /**
  * Builds whatever of the targets is not cached yet, streaming the script's progress to
