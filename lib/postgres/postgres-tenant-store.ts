@@ -324,6 +324,13 @@ export class PostgresTenantStore {
   async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>, { begin = true } = {}): Promise<T> {
     const client = await this.#pool.connect();
     let broken: Error | undefined;
+    // A connection that breaks while checked out (Postgres shut down between two statements)
+    // emits 'error' on the client, which the pool listens for only while the client is idle.
+    const onError = (err: Error) => {
+      broken = err;
+      this.#log.warn({ err: { message: err.message } }, 'postgres connection error');
+    };
+    client.on('error', onError);
     try {
       if (begin) await client.query('BEGIN');
       const result = await work(client);
@@ -333,7 +340,8 @@ export class PostgresTenantStore {
       await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
       throw err;
     } finally {
-      // A connection that could not roll back is discarded rather than handed to the next caller.
+      // A connection that broke or could not roll back is discarded rather than handed to the next caller.
+      client.off('error', onError);
       client.release(broken);
     }
   }
