@@ -71,6 +71,19 @@ export function defaultRegions<R extends RegionObject>(regions: readonly R[]): R
     .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
 }
 
+/**
+ * What the backends' connections depend on: the Region's Redis and Postgres spec and the
+ * versions of their credentials. Not the Region's resourceVersion, which every probe's
+ * status write changes: reconnecting on it closed connections that reconciles were using.
+ */
+export function backendsFingerprint(
+  region: RegionObject,
+  redisCredentials: string,
+  postgresCredentials: string,
+): string {
+  return JSON.stringify([region.spec.redis, region.spec.postgres, redisCredentials, postgresCredentials]);
+}
+
 interface Entry {
   fingerprint: string;
   backends: Backends;
@@ -99,7 +112,7 @@ export class RegionBackends implements BackendsSource {
       );
     const redisCreds = await this.#secrets.credentials(spec.redis.adminCredentialsSecretRef);
     const pgCreds = await this.#secrets.credentials(spec.postgres.adminCredentialsSecretRef);
-    const fingerprint = [region.metadata?.resourceVersion, redisCreds.version, pgCreds.version].join('/');
+    const fingerprint = backendsFingerprint(region, redisCreds.version, pgCreds.version);
     const cached = this.#entries.get(name);
     if (cached?.fingerprint === fingerprint) return cached.backends;
     if (cached) await cached.close();
