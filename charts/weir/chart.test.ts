@@ -163,13 +163,28 @@ describe('the chart', () => {
       'gateway.kafka.bootstrapServers=kafka-0.kafka:9092\\,kafka-1.kafka:9092,resources.requests.cpu=1',
       '--set',
       'logLevel=debug,image.tag=1.2.3,image.pullPolicy=Always',
+      '--set',
+      'gateway.kafka.sasl.credentialsSecret=kafka-gateway,gateway.kafka.sasl.mechanism=SCRAM-SHA-256,gateway.kafka.tls=true',
     ]);
+    type Env = { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } };
     const gateway = find(objects, 'Deployment', 'weir-gateway').spec as {
-      template: { spec: { containers: { args: string[] }[] } };
+      template: { spec: { containers: { args: string[]; env: Env[] }[] } };
     };
-    const args = gateway.template.spec.containers[0]!.args;
+    const { args, env } = gateway.template.spec.containers[0]!;
     assert.ok(args.includes('--kafka-client=kafkajs'));
     assert.ok(args.includes('--quota-store-failure=FailClosed'));
+    // The gateway's Kafka user comes from its Secret, never from a value or a flag.
+    const byName = new Map(env.map((e) => [e.name, e]));
+    assert.deepEqual(byName.get('WEIR_KAFKA_USERNAME')?.valueFrom?.secretKeyRef, {
+      name: 'kafka-gateway',
+      key: 'username',
+    });
+    assert.deepEqual(byName.get('WEIR_KAFKA_PASSWORD')?.valueFrom?.secretKeyRef, {
+      name: 'kafka-gateway',
+      key: 'password',
+    });
+    assert.equal(byName.get('WEIR_KAFKA_SASL_MECHANISM')?.value, 'SCRAM-SHA-256');
+    assert.equal(byName.get('WEIR_KAFKA_TLS')?.value, 'true');
   });
 
   const bySchema: [string, string[], RegExp][] = [

@@ -105,8 +105,8 @@ export async function startGateway(
   const clientId = `weir-gateway.${settings.gatewayId}`;
   const sender: RecordSender =
     settings.kafkaClient === 'kafkajs'
-      ? new KafkajsRecordSender({ brokers: settings.kafkaBrokers, clientId, log })
-      : new PlatformaticRecordSender({ brokers: settings.kafkaBrokers, clientId, log });
+      ? new KafkajsRecordSender({ brokers: settings.kafka.brokers, security: settings.kafka, clientId, log })
+      : new PlatformaticRecordSender({ brokers: settings.kafka.brokers, security: settings.kafka, clientId, log });
   const producer = new EventProducer({
     sender,
     clock,

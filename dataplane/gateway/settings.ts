@@ -1,11 +1,12 @@
 /**
  * The gateway's settings: flags first, then WEIR_* variables, then defaults. Secrets come
- * only from the environment a Secret fills (WEIR_REDIS_PASSWORD), never from flags, which
- * show in process lists.
+ * only from the environment a Secret fills (WEIR_REDIS_PASSWORD, WEIR_KAFKA_PASSWORD), never
+ * from flags, which show in process lists.
  */
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Errors, weirError } from '../../lib/errors/errors.ts';
+import type { KafkaConnection } from '../../lib/kafka/kafka-connection.ts';
 
 /** Everything the gateway is configured with. */
 export interface GatewaySettings {
@@ -15,7 +16,8 @@ export interface GatewaySettings {
   httpPort: number;
   grpcPort: number;
   metricsPort: number;
-  kafkaBrokers: string[];
+  /** Brokers, and the gateway's SCRAM user (WEIR_KAFKA_USERNAME, WEIR_KAFKA_PASSWORD) and TLS where set; never logged. */
+  kafka: KafkaConnection;
   kafkaClient: 'platformatic' | 'kafkajs';
   /** With the password from WEIR_REDIS_PASSWORD put in; never logged. */
   redisUrl: string;
@@ -48,6 +50,8 @@ const FLAGS = {
   'metrics-port': ['WEIR_METRICS_PORT', '9090'],
   'kafka-brokers': ['WEIR_KAFKA_BROKERS', ''],
   'kafka-client': ['WEIR_KAFKA_CLIENT', 'platformatic'],
+  'kafka-sasl-mechanism': ['WEIR_KAFKA_SASL_MECHANISM', 'SCRAM-SHA-512'],
+  'kafka-tls': ['WEIR_KAFKA_TLS', 'false'],
   'redis-url': ['WEIR_REDIS_URL', ''],
   'body-limit-bytes': ['WEIR_BODY_LIMIT_BYTES', String(1024 * 1024)],
   'max-batch-events': ['WEIR_MAX_BATCH_EVENTS', '1000'],
@@ -105,6 +109,15 @@ export function loadGatewaySettings(argv: string[], env: NodeJS.ProcessEnv): Gat
     );
   }
   if (env.WEIR_REDIS_PASSWORD) redis.password = encodeURIComponent(env.WEIR_REDIS_PASSWORD);
+  const kafkaUser = env.WEIR_KAFKA_USERNAME ?? '';
+  const kafkaPassword = env.WEIR_KAFKA_PASSWORD ?? '';
+  if (Boolean(kafkaUser) !== Boolean(kafkaPassword))
+    throw weirError(
+      Errors.InvalidConfig,
+      'WEIR_KAFKA_USERNAME and WEIR_KAFKA_PASSWORD must be set together (the gateway’s Kafka user and its password)',
+    );
+  const mechanism = oneOf('kafka-sasl-mechanism', ['SCRAM-SHA-256', 'SCRAM-SHA-512'] as const);
+  const tls = oneOf('kafka-tls', ['true', 'false'] as const) === 'true';
   if (env.WEIR_REDIS_USERNAME) redis.username = encodeURIComponent(env.WEIR_REDIS_USERNAME);
   return {
     gatewayId: pick('gateway-id') || env.POD_NAME || hostname(),
@@ -113,7 +126,11 @@ export function loadGatewaySettings(argv: string[], env: NodeJS.ProcessEnv): Gat
     httpPort: int('http-port', 0, 65535),
     grpcPort: int('grpc-port', 0, 65535),
     metricsPort: int('metrics-port', 0, 65535),
-    kafkaBrokers: brokers,
+    kafka: {
+      brokers,
+      ...(kafkaUser ? { sasl: { mechanism, username: kafkaUser, password: kafkaPassword } } : {}),
+      ...(tls ? { tls } : {}),
+    },
     kafkaClient: oneOf('kafka-client', ['platformatic', 'kafkajs'] as const),
     redisUrl: redis.toString(),
     bodyLimitBytes: int('body-limit-bytes', 1024, 64 * 1024 * 1024),

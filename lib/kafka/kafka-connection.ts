@@ -30,3 +30,15 @@ export function kafkajsSecurity(connection: Pick<KafkaConnection, 'sasl' | 'tls'
         : { mechanism: 'scram-sha-256', username: sasl.username, password: sasl.password };
   return out;
 }
+
+/** @platformatic/kafka's options for the connection's security. */
+export function platformaticSecurity(connection: Pick<KafkaConnection, 'sasl' | 'tls'>): {
+  sasl?: { mechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512'; username: string; password: string };
+  tls?: { rejectUnauthorized: true };
+} {
+  const { sasl, tls } = connection;
+  return {
+    ...(sasl ? { sasl: { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } } : {}),
+    ...(tls ? { tls: { rejectUnauthorized: true } } : {}),
+  };
+}

@@ -5,5 +5,6 @@ import { producerContract } from './testing/producer-contract.ts';
 
 producerContract({
   name: 'KafkajsRecordSender',
-  connect: ({ brokers, clientId }) => new KafkajsRecordSender({ brokers, clientId, log: silentLogger() }),
+  connect: ({ brokers, clientId, security }) =>
+    new KafkajsRecordSender({ brokers, clientId, security, log: silentLogger() }),
 });

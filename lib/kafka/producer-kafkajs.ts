@@ -13,6 +13,7 @@
 import kafkajs, { type LogEntry, type Message, type Producer } from 'kafkajs';
 import { Errors, weirError } from '../errors/errors.ts';
 import type { Logger } from '../observability/logger.ts';
+import { kafkajsSecurity, type KafkaConnection } from './kafka-connection.ts';
 import type { ProducerRecord, RecordSender } from './producer.ts';
 
 // kafkajs is CommonJS and builds its exports in a way Node cannot see by name.
@@ -21,6 +22,8 @@ const { Kafka, logLevel, CompressionTypes } = kafkajs;
 /** Options for {@link KafkajsRecordSender}. */
 export interface KafkajsRecordSenderOptions {
   brokers: string[];
+  /** The SCRAM user and TLS of the connection, where the cluster asks for them. */
+  security?: Pick<KafkaConnection, 'sasl' | 'tls'>;
   clientId: string;
   log: Logger;
   /** How long one produce request may wait for the broker's answer; 5 s unless given. */
@@ -88,6 +91,7 @@ export class KafkajsRecordSender implements RecordSender {
     const kafka = new Kafka({
       brokers: options.brokers,
       clientId: options.clientId,
+      ...kafkajsSecurity(options.security ?? {}),
       requestTimeout: this.#requestTimeoutMs,
       connectionTimeout: options.connectionTimeoutMs ?? 2_000,
       retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 1_000 },

@@ -5,5 +5,6 @@ import { producerContract } from './testing/producer-contract.ts';
 
 producerContract({
   name: 'PlatformaticRecordSender',
-  connect: ({ brokers, clientId }) => new PlatformaticRecordSender({ brokers, clientId, log: silentLogger() }),
+  connect: ({ brokers, clientId, security }) =>
+    new PlatformaticRecordSender({ brokers, clientId, security, log: silentLogger() }),
 });

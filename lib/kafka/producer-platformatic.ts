@@ -18,11 +18,14 @@ import {
 } from '@platformatic/kafka';
 import { Errors, weirError } from '../errors/errors.ts';
 import type { Logger } from '../observability/logger.ts';
+import { platformaticSecurity, type KafkaConnection } from './kafka-connection.ts';
 import type { ProducerRecord, RecordSender } from './producer.ts';
 
 /** Options for {@link PlatformaticRecordSender}. */
 export interface PlatformaticRecordSenderOptions {
   brokers: string[];
+  /** The SCRAM user and TLS of the connection, where the cluster asks for them. */
+  security?: Pick<KafkaConnection, 'sasl' | 'tls'>;
   clientId: string;
   log: Logger;
   /** How long one produce request may wait for the broker's answer; 5 s unless given. */
@@ -76,6 +79,7 @@ export class PlatformaticRecordSender implements RecordSender {
     this.#producer = new Producer({
       clientId: options.clientId,
       bootstrapBrokers: options.brokers,
+      ...platformaticSecurity(options.security ?? {}),
       idempotent: true,
       acks: ProduceAcks.ALL,
       partitioner: compatibilityPartitioner,

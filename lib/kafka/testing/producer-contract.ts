@@ -17,6 +17,7 @@ import { startComponent, stopComponent } from '../../../hack/local-env/control-c
 import { systemClock } from '../../clock/clock.ts';
 import { Errors } from '../../errors/errors.ts';
 import { silentLogger } from '../../observability/logger.ts';
+import type { KafkaConnection } from '../kafka-connection.ts';
 import { EventProducer, type ProducerRecord, type RecordSender } from '../producer.ts';
 import { createTestTopics } from './create-topics.ts';
 
@@ -28,7 +29,7 @@ export const brokers = process.env.WEIR_KAFKA_BROKERS ? process.env.WEIR_KAFKA_B
 /** How the contract makes the implementation under test. */
 export interface ProducerContract {
   name: string;
-  connect(options: { brokers: string[]; clientId: string }): RecordSender;
+  connect(options: { brokers: string[]; clientId: string; security?: Pick<KafkaConnection, 'sasl'> }): RecordSender;
 }
 
 /** Kafka's murmur2 (the Java client's `Utils.murmur2`), written out here so that partitions are checked independently. */
@@ -119,7 +120,7 @@ export function producerContract(contract: ProducerContract): void {
       await admin.connect();
       await createTestTopics(
         admin,
-        ['basic', 'keys', 'concurrent', 'outage'].map((name) => ({ topic: topic(name), numPartitions: 6 })),
+        ['basic', 'keys', 'concurrent', 'outage', 'scram'].map((name) => ({ topic: topic(name), numPartitions: 6 })),
       );
       producer = new EventProducer({
         sender: contract.connect({ brokers, clientId: `weir-test-${run}` }),
@@ -190,6 +191,46 @@ export function producerContract(contract: ProducerContract): void {
       } finally {
         await pool.close();
       }
+    });
+
+    it('connects as a SCRAM user over the SASL listener, and not with a wrong password', async () => {
+      const saslBrokers = (process.env.WEIR_KAFKA_SASL_BROKERS ?? '').split(',').filter(Boolean);
+      assert.ok(saslBrokers.length > 0, 'WEIR_KAFKA_SASL_BROKERS is not set');
+      const user = (password: string) => ({
+        mechanism: 'SCRAM-SHA-512' as const,
+        username: process.env.WEIR_KAFKA_ADMIN_USER!,
+        password,
+      });
+      const scram = new EventProducer({
+        sender: contract.connect({
+          brokers: saslBrokers,
+          clientId: `weir-test-scram-${run}`,
+          security: { sasl: user(process.env.WEIR_KAFKA_ADMIN_PASSWORD!) },
+        }),
+        clock: systemClock,
+        log: silentLogger(),
+      });
+      await scram.connect();
+      try {
+        await scram.send([record(topic('scram'), 'k', 'over-sasl')]);
+      } finally {
+        await scram.close();
+      }
+      assert.deepEqual(
+        (await readTopic(topic('scram'), 1)).map((s) => s.value),
+        ['over-sasl'],
+      );
+      const wrong = contract.connect({
+        brokers: saslBrokers,
+        clientId: `weir-test-wrong-${run}`,
+        security: { sasl: user('not-the-password') },
+      });
+      const refused = new EventProducer({ sender: wrong, clock: systemClock, log: silentLogger() });
+      await assert.rejects(async () => {
+        await refused.connect();
+        await refused.send([record(topic('scram'), 'k', 'must-not-arrive')]);
+      });
+      await refused.close().catch(() => undefined);
     });
 
     it('refuses at once with KafkaUnavailable while Kafka is down, and writes again once it is back, each acknowledged record once', async () => {
