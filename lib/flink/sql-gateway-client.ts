@@ -123,12 +123,10 @@ export class SqlGatewayClient {
       } catch (err) {
         // The results of a failed operation are its error: Flink's reason for refusing it.
         if (hasCode(err, Errors.FlinkRequestFailed))
+          // Without the cause: Flink's answer may quote the statement, and with it a table's Kafka password.
           throw weirError(
             Errors.FlinkStatementFailed,
-            `${summarize(statement)}: ${err.message.replace(/^.*?: HTTP \d+: /, '')}`,
-            {
-              cause: err,
-            },
+            redactSecrets(`${summarize(statement)}: ${err.message.replace(/^.*?: HTTP \d+: /, '')}`),
           );
         throw err;
       }
@@ -146,6 +144,11 @@ export class SqlGatewayClient {
 }
 
 /** The statement's first words, for messages: enough to say which one failed. */
+/** The text with every JAAS password (as in a Kafka table's `sasl.jaas.config`) replaced. */
+export function redactSecrets(text: string): string {
+  return text.replace(/(password\s*=\s*)(\\?")(?:\\.|[^"\\])*\2/gi, '$1$2***$2');
+}
+
 function summarize(statement: string): string {
   const oneLine = statement.replace(/\s+/g, ' ').trim();
   return oneLine.length > 80 ? `${oneLine.slice(0, 80)}…` : oneLine;

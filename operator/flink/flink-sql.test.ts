@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PipelineSpec } from '../../crds/pipeline.ts';
+import { redactSecrets } from '../../lib/flink/sql-gateway-client.ts';
 import { jobNamePrefix, signatureOfJobName, translatePipeline, type FlinkJob, type Translation } from './flink-sql.ts';
 
 const TOPICS = {
@@ -170,5 +171,53 @@ describe('translatePipeline', () => {
     assert.ok(text.includes("JSON_VALUE(`payload`, '$[''x\\''), (\\''y'']') AS `k0`"), text);
     assert.ok(text.includes("MAP['/x''), (''y', `k0`]"), text);
     assert.ok(text.includes("JSON_VALUE(`payload`, '$[''a`) FROM t; --'']')"), text);
+  });
+});
+
+describe('the Kafka connection of a Flink job', () => {
+  const withSecurity = (kafkaSecurity: Parameters<typeof translatePipeline>[0]['kafkaSecurity']) => {
+    const t = translatePipeline({
+      namespace: 'tenant-a',
+      name: 'clicks',
+      spec: PipelineSpec.parse({ engine: 'Flink', aggregate: [tumbling] }),
+      topics: TOPICS,
+      bootstrapServers: ['kafka-0:9093'],
+      kafkaSecurity,
+    });
+    assert.ok(t.ok, JSON.stringify(t));
+    return t.job.statements.filter(
+      (s) => s.startsWith('CREATE TEMPORARY TABLE') && s.includes("'connector' = 'kafka'"),
+    );
+  };
+
+  it("connects every Kafka table as the tenant's SCRAM user, with the connector's relocated login module", () => {
+    const tables = withSecurity({
+      sasl: { mechanism: 'SCRAM-SHA-512', username: 'weir-tenant-a', password: 'p"w\\d' },
+    });
+    assert.equal(tables.length, 3);
+    for (const t of tables) {
+      assert.match(t, /'properties.security.protocol' = 'SASL_PLAINTEXT'/);
+      assert.match(t, /'properties.sasl.mechanism' = 'SCRAM-SHA-512'/);
+      assert.ok(
+        t.includes(
+          `'properties.sasl.jaas.config' = 'org.apache.flink.kafka.shaded.org.apache.kafka.common.security.scram.ScramLoginModule required username="weir-tenant-a" password="p\\"w\\\\d";'`,
+        ),
+        t,
+      );
+    }
+  });
+
+  it('uses SASL_SSL with TLS, SSL with TLS alone, and nothing without either', () => {
+    const scram = { mechanism: 'SCRAM-SHA-256' as const, username: 'u', password: 'p' };
+    assert.match(withSecurity({ sasl: scram, tls: true })[0]!, /'properties.security.protocol' = 'SASL_SSL'/);
+    assert.match(withSecurity({ tls: true })[0]!, /'properties.security.protocol' = 'SSL'/);
+    assert.doesNotMatch(withSecurity(undefined)[0]!, /security.protocol|sasl/);
+  });
+
+  it('never shows the password in an error message', () => {
+    const message = `CREATE TEMPORARY TABLE …: 'properties.sasl.jaas.config'='… username="u" password="s3cr\\"et";' and password=\\"json-escaped\\"`;
+    const redacted = redactSecrets(message);
+    assert.ok(!redacted.includes('s3cr') && !redacted.includes('json-escaped'), redacted);
+    assert.match(redacted, /password="\*\*\*"/);
   });
 });

@@ -23,6 +23,14 @@ export interface FlinkJobInput {
   spec: PipelineSpec;
   topics: { input: string; output: string; deadLetter: string };
   bootstrapServers: readonly string[];
+  /**
+   * The tenant's own SCRAM user, which the job's Kafka clients connect as where the Region's
+   * Kafka takes SASL (so Kafka's ACLs hold for Flink jobs too), and TLS where it asks for it.
+   */
+  kafkaSecurity?: {
+    sasl?: { mechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512'; username: string; password: string };
+    tls?: boolean;
+  };
   /** How often the job checkpoints, which is also how often its output becomes visible; 5 s unless given. */
   checkpointIntervalMs?: number;
 }
@@ -116,6 +124,29 @@ function plan(aggregation: Aggregation, index: number): Plan | string {
   return { aggregation, index, window, delayMs: delay, accumulators };
 }
 
+/** The login module of the Kafka clients inside flink-sql-connector-kafka, which relocates them. */
+const SCRAM_LOGIN_MODULE = 'org.apache.flink.kafka.shaded.org.apache.kafka.common.security.scram.ScramLoginModule';
+
+/** A JAAS option value, double-quoted. */
+function jaasValue(value: string): string {
+  return `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+}
+
+/** The Kafka client properties of a connection as the tenant's SCRAM user, with TLS where asked. */
+function kafkaSecurityOptions(security: FlinkJobInput['kafkaSecurity']): string[] {
+  if (!security?.sasl && !security?.tls) return [];
+  const protocol = security.sasl ? (security.tls ? 'SASL_SSL' : 'SASL_PLAINTEXT') : 'SSL';
+  const out = [`'properties.security.protocol' = ${literal(protocol)}`];
+  if (security.sasl) {
+    const { mechanism, username, password } = security.sasl;
+    out.push(
+      `'properties.sasl.mechanism' = ${literal(mechanism)}`,
+      `'properties.sasl.jaas.config' = ${literal(`${SCRAM_LOGIN_MODULE} required username=${jaasValue(username)} password=${jaasValue(password)};`)}`,
+    );
+  }
+  return out;
+}
+
 /** Translates the pipeline, or says which field Flink SQL cannot run. */
 export function translatePipeline(input: FlinkJobInput): Translation {
   const { spec } = input;
@@ -142,6 +173,7 @@ export function translatePipeline(input: FlinkJobInput): Translation {
     `'connector' = 'kafka'`,
     `'topic' = ${literal(topic)}`,
     `'properties.bootstrap.servers' = ${literal(input.bootstrapServers.join(','))}`,
+    ...kafkaSecurityOptions(input.kafkaSecurity),
   ];
   const exactlyOnce = (prefix: string) => [
     `'sink.delivery-guarantee' = 'exactly-once'`,

@@ -43,6 +43,7 @@ export const FlinkReason = {
   WaitingForTopics: 'WaitingForTopics',
   Unsupported: 'Unsupported',
   NoFlinkCluster: 'NoFlinkCluster',
+  NoKafkaCredentials: 'NoKafkaCredentials',
   FlinkUnreachable: 'FlinkUnreachable',
   CleanupFailed: 'CleanupFailed',
 } as const;

@@ -19,12 +19,12 @@ import type { JobManagerClient } from '../../lib/flink/job-manager-client.ts';
 import type { SqlGatewayClient } from '../../lib/flink/sql-gateway-client.ts';
 import { sameJson } from '../../lib/kube/same-json.ts';
 import { topicName } from '../../lib/platform/pipeline-names.ts';
-import { RELEASE_ANNOTATION, tenantNamespace } from '../../lib/platform/tenant-names.ts';
+import { CREDENTIALS_SECRET, RELEASE_ANNOTATION, tenantNamespace } from '../../lib/platform/tenant-names.ts';
 import type { PipelineObject } from '../pipeline/reconciler.ts';
 import type { TenantObject } from '../tenant/reconciler.ts';
 import { chooseRegion, type RegionObject } from '../tenant/region-backends.ts';
 import type { FlinkClients } from './flink-clients.ts';
-import { translatePipeline, type FlinkJob } from './flink-sql.ts';
+import { translatePipeline, type FlinkJob, type FlinkJobInput } from './flink-sql.ts';
 import { FLINK_CONDITIONS, observeJobs } from './job-observation.ts';
 import {
   DISCARD_STATE_ANNOTATION,
@@ -82,6 +82,11 @@ export class FlinkReconciler implements Reconciler {
     if (!mine) await addFinalizer(this.#o.client, this.#ref(pipeline), FLINK_FINALIZER);
 
     const { jobManager, gateway } = this.#o.clients.forRegion(region!);
+    const kafkaSecurity = await this.#kafkaSecurity(region!, meta.namespace!);
+    if (typeof kafkaSecurity === 'string')
+      return this.#write(pipeline, pipeline.status?.flink ?? {}, [
+        { type: JOB_CONDITION, status: 'False', reason: FlinkReason.NoKafkaCredentials, message: kafkaSecurity },
+      ]);
     const translation = translatePipeline({
       namespace: meta.namespace!,
       name: meta.name!,
@@ -92,6 +97,7 @@ export class FlinkReconciler implements Reconciler {
         deadLetter: topicName(meta.namespace!, meta.name!, 'DeadLetter'),
       },
       bootstrapServers: region!.spec.kafka.bootstrapServers,
+      kafkaSecurity,
     });
     let next: JobPlan;
     try {
@@ -182,6 +188,34 @@ export class FlinkReconciler implements Reconciler {
   }
 
   /** Applies status.flink and this controller's conditions, if they changed. */
+  /**
+   * How the job's Kafka clients connect: as the tenant's own SCRAM user (from its
+   * credentials Secret) where the Region's Kafka takes SASL, so that Kafka's ACLs confine
+   * Flink jobs as they confine processors; or a message saying why they cannot yet.
+   */
+  async #kafkaSecurity(region: RegionObject, namespace: string): Promise<FlinkJobInput['kafkaSecurity'] | string> {
+    const { sasl, tls } = region.spec.kafka;
+    if (tls?.caSecretRef)
+      return `Region ${region.metadata?.name}: kafka.tls.caSecretRef is not supported by engine Flink yet, whose jobs verify brokers against the system roots; use engine Native`;
+    if (!sasl) return tls ? { tls: true } : undefined;
+    if (sasl.mechanism === 'PLAIN')
+      return `Region ${region.metadata?.name}: kafka.sasl.mechanism PLAIN has no tenant users; engine Flink connects as the tenant's SCRAM user`;
+    const secret = (await this.#o.client.read({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { namespace, name: CREDENTIALS_SECRET },
+    })) as { data?: Record<string, string> } | undefined;
+    const value = (key: string) => {
+      const b64 = secret?.data?.[key];
+      return b64 ? Buffer.from(b64, 'base64').toString('utf8') : '';
+    };
+    const username = value('kafka-username');
+    const password = value('kafka-password');
+    if (!username || !password)
+      return `the tenant's Kafka user is not in ${namespace}/${CREDENTIALS_SECRET} yet; waiting for the Tenant to be Ready`;
+    return { sasl: { mechanism: sasl.mechanism, username, password }, ...(tls ? { tls: true } : {}) };
+  }
+
   async #write(pipeline: PipelineObject, flink: FlinkStatus, updates: ConditionUpdate[]): Promise<void> {
     const generation = pipeline.metadata?.generation ?? 0;
     const now = new Date(this.#o.clock.now());
