@@ -9,9 +9,11 @@
  *   WEIR_KAFKA_BROKERS=127.0.0.1:9092 node bench/fastify-baseline.ts --topic <topic>
  *
  * It prints one JSON line, {"port":N}, once it listens on 127.0.0.1; GET /stats answers
- * the batches and records it sent, for the bench's report; SIGTERM closes it.
+ * the batches and records it sent and its event loop's delay since the last /stats (as the
+ * gateway's /metrics does, through prom-client), for the bench's report; SIGTERM closes it.
  */
 import { randomUUID } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import Fastify from 'fastify';
 import { systemClock } from '../lib/clock/clock.ts';
@@ -56,7 +58,14 @@ app.post('/events', async (request, reply) => {
   ]);
   return reply.code(202).send({ ids: [id] });
 });
-app.get('/stats', async () => stats);
+// As prom-client measures it for the gateway: a 10 ms timer's delay, reset at every reading.
+const loop = monitorEventLoopDelay({ resolution: 10 });
+loop.enable();
+app.get('/stats', async () => {
+  const reading = { ...stats, loopMeanMs: loop.mean / 1e6, loopP99Ms: loop.percentile(99) / 1e6 };
+  loop.reset();
+  return reading;
+});
 
 await app.listen({ host: '127.0.0.1', port: Number(values.port) });
 const address = app.server.address();

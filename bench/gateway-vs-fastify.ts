@@ -51,6 +51,8 @@ const PARTITIONS = Number(values.partitions);
 const TENANT = 'bench';
 const NAMESPACE = `tenant-${TENANT}`;
 const brokers = env('WEIR_KAFKA_BROKERS');
+/** The period of the timer whose lateness is the event loop delay (prom-client's default); readings include it. */
+const LOOP_TIMER_MS = 10;
 
 /** One event of about 300 bytes; `device` is the partition key, eight devices per client. */
 function event(client: number, seq: number): string {
@@ -118,7 +120,15 @@ interface Target {
   headers: (client: number) => Record<string, string>;
   pid: number | undefined;
   /** What the server says about its Kafka batches: the number of batches, records and ms they took. */
-  batches: () => Promise<{ batches: number; records: number; produceMs: number; extra?: Record<string, number> }>;
+  batches: () => Promise<{
+    batches: number;
+    records: number;
+    produceMs: number;
+    /** Event loop delay since the last reading. */
+    loopMeanMs: number;
+    loopP99Ms: number;
+    extra?: Record<string, number>;
+  }>;
 }
 
 interface Phase {
@@ -130,6 +140,8 @@ interface Phase {
   batches: number;
   records: number;
   produceMs: number;
+  loopMeanMs: number;
+  loopP99Ms: number;
   extra: Record<string, number>;
 }
 
@@ -142,7 +154,7 @@ let answered202 = 0;
 async function load(
   target: Target,
   seconds: number,
-): Promise<Omit<Phase, 'cpu' | 'batches' | 'records' | 'produceMs' | 'extra'>> {
+): Promise<Omit<Phase, 'cpu' | 'batches' | 'records' | 'produceMs' | 'loopMeanMs' | 'loopP99Ms' | 'extra'>> {
   const histogram = newHistogram();
   const others = new Map<string, number>();
   let ok = 0;
@@ -203,6 +215,8 @@ async function measure(target: Target): Promise<Phase> {
     batches: batchesAfter.batches - batchesBefore.batches,
     records: batchesAfter.records - batchesBefore.records,
     produceMs: batchesAfter.produceMs - batchesBefore.produceMs,
+    loopMeanMs: batchesAfter.loopMeanMs,
+    loopP99Ms: batchesAfter.loopP99Ms,
     extra,
   };
 }
@@ -287,12 +301,13 @@ const targets: Target[] = [
     headers: () => ({}),
     pid: baseline.child.pid,
     batches: async () => {
-      const s = (await (await fetch(`http://127.0.0.1:${baseline.port}/stats`)).json()) as {
+      return (await (await fetch(`http://127.0.0.1:${baseline.port}/stats`)).json()) as {
         batches: number;
         records: number;
         produceMs: number;
+        loopMeanMs: number;
+        loopP99Ms: number;
       };
-      return s;
     },
   },
   {
@@ -307,6 +322,8 @@ const targets: Target[] = [
         batches: total(m, 'weir_gateway_kafka_batch_records_count'),
         records: total(m, 'weir_gateway_kafka_batch_records_sum'),
         produceMs: total(m, 'weir_gateway_kafka_produce_duration_seconds_sum') * 1000,
+        loopMeanMs: total(m, 'nodejs_eventloop_lag_mean_seconds') * 1000,
+        loopP99Ms: total(m, 'nodejs_eventloop_lag_p99_seconds') * 1000,
         extra: {
           requests: total(m, 'weir_gateway_request_duration_seconds_count'),
           requestMs: total(m, 'weir_gateway_request_duration_seconds_sum') * 1000,
@@ -341,7 +358,7 @@ console.log(
 );
 const fmtCpu = (cpu: Record<string, number>, seconds: number) =>
   Object.entries(cpu)
-    .filter(([, s]) => s >= 0.05)
+    .filter(([, s]) => (s / seconds) * 100 >= 0.5)
     .map(([p, s]) => `${p} ${((s / seconds) * 100).toFixed(0)}%`)
     .join(', ');
 const others = (m: Map<string, number>) =>
@@ -355,6 +372,7 @@ for (let round = 0; round < ROUNDS; round++) {
       `round ${round + 1} ${target.name.padEnd(8)} ${(p.ok / p.seconds).toFixed(0).padStart(7)} events/s  ` +
         `p50 ${(p.histogram.getValueAtPercentile(50) / 1000).toFixed(2)} ms  p99 ${(p.histogram.getValueAtPercentile(99) / 1000).toFixed(2)} ms  ` +
         `non-202: ${others(p.others)}  ${(p.records / Math.max(1, p.batches)).toFixed(1)} records/batch  ` +
+        `event loop delay mean ${(p.loopMeanMs - LOOP_TIMER_MS).toFixed(1)} ms p99 ${(p.loopP99Ms - LOOP_TIMER_MS).toFixed(1)} ms  ` +
         `CPU (of one core): ${fmtCpu(p.cpu, p.seconds)}`,
     );
   }
