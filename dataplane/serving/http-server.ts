@@ -61,10 +61,17 @@ export function buildHttpServer(o: HttpServerOptions): FastifyInstance {
     routerOptions: { ignoreTrailingSlash: true },
   });
   app.decorateRequest('principal', null);
-  app.addHook('onRequest', async (req) => {
+  // Answered here rather than thrown: mercurius would turn a thrown error into a GraphQL answer with status 200.
+  app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0]!;
     if (!path.startsWith('/v1/') && path !== '/v1' && !path.startsWith('/graphql')) return;
-    req.principal = await o.queries.config.authenticate(bearerFromAuthorization(req.headers.authorization));
+    try {
+      req.principal = await o.queries.config.authenticate(bearerFromAuthorization(req.headers.authorization));
+    } catch (err) {
+      // A refused WebSocket upgrade has no HTTP exchange to keep alive: its socket goes with the answer.
+      if (req.headers.upgrade) reply.raw.once('finish', () => req.raw.socket.destroy());
+      return sendProblem(reply.header('Connection', 'close'), err, path);
+    }
   });
   app.addHook('onResponse', async (req, reply) => {
     const protocol = req.url.startsWith('/graphql') ? 'graphql' : 'rest';
