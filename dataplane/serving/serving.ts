@@ -83,34 +83,53 @@ export async function startServing(
 
   let synced = false;
   let draining = false;
-  const health = await serveHealth({
-    host: settings.host,
-    port: settings.metricsPort,
-    registry,
-    healthy: () => true,
-    ready: () => synced && !draining,
-  });
-  const http = buildHttpServer({ queries, metrics, log, trustProxy: settings.trustProxy });
-  addRestRoutes(http, queries);
-  await registerGraphql(http, {
-    queries,
-    hub,
-    metrics,
-    maxDepth: settings.graphqlMaxDepth,
-    maxCost: settings.graphqlMaxCost,
-    subscriberBuffer: settings.subscriberBuffer,
-  });
-  await http.listen({ host: settings.host, port: settings.httpPort });
-  const address = http.server.address();
-  const grpc = await startGrpcServer({
-    queries,
-    hub,
-    metrics,
-    log,
-    host: settings.host,
-    port: settings.grpcPort,
-    subscriberBuffer: settings.subscriberBuffer,
-  });
+  // What started is closed again if a later part fails to start (a port in use, say).
+  const started: (() => Promise<unknown>)[] = [
+    async () => redis.disconnect(),
+    async () => subscriber.disconnect(),
+    () => postgres.end(),
+  ];
+  const start = async () => {
+    const health = await serveHealth({
+      host: settings.host,
+      port: settings.metricsPort,
+      registry,
+      healthy: () => true,
+      ready: () => synced && !draining,
+    });
+    started.push(() => health.close());
+    const http = buildHttpServer({ queries, metrics, log, trustProxy: settings.trustProxy });
+    started.push(() => http.close());
+    addRestRoutes(http, queries);
+    await registerGraphql(http, {
+      queries,
+      hub,
+      metrics,
+      maxDepth: settings.graphqlMaxDepth,
+      maxCost: settings.graphqlMaxCost,
+      subscriberBuffer: settings.subscriberBuffer,
+    });
+    await http.listen({ host: settings.host, port: settings.httpPort });
+    const address = http.server.address();
+    const grpc = await startGrpcServer({
+      queries,
+      hub,
+      metrics,
+      log,
+      host: settings.host,
+      port: settings.grpcPort,
+      subscriberBuffer: settings.subscriberBuffer,
+    });
+    return { health, http, address, grpc };
+  };
+  let parts: Awaited<ReturnType<typeof start>>;
+  try {
+    parts = await start();
+  } catch (err) {
+    await Promise.allSettled(started.map((close) => close()));
+    throw err;
+  }
+  const { health, http, address, grpc } = parts;
 
   const stopping = new AbortController();
   source.start();
