@@ -173,9 +173,19 @@ export class ResultsReader {
   async windows(lookups: readonly CurrentLookup[]): Promise<(WindowResult | undefined)[]> {
     for (const l of lookups) if (!l.pipeline.current) throw notKept(l.pipeline, 'current windows', 'redis');
     if (!lookups.length) return [];
+    const key = ({ pipeline, aggregation, groupKey }: CurrentLookup) =>
+      currentResultKey(pipeline.tenant.name, pipeline.name, aggregation.name, groupKey);
+    if (lookups.length === 1) {
+      // A lone read goes out as a command, which auto-pipelining writes together with other requests' reads.
+      this.#onCall('redis');
+      try {
+        return [resultFromHash(await this.#redis.hgetall(key(lookups[0]!)))];
+      } catch (err) {
+        throw weirError(Errors.RedisUnavailable, 'Redis did not answer the read', { cause: err });
+      }
+    }
     const hashes = (await this.#exec((batch) => {
-      for (const { pipeline, aggregation, groupKey } of lookups)
-        batch.hgetall(currentResultKey(pipeline.tenant.name, pipeline.name, aggregation.name, groupKey));
+      for (const l of lookups) batch.hgetall(key(l));
     })) as Record<string, string>[];
     return hashes.map(resultFromHash);
   }

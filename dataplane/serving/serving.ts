@@ -56,6 +56,7 @@ export async function startServing(
     commandTimeoutMs: settings.readTimeoutMs,
     offlineQueue: false,
     maxRetriesPerRequest: 0,
+    autoPipelining: true,
   });
   const subscriber = connectRedis({
     url: settings.redisUrl,
