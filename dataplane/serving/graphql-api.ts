@@ -285,7 +285,7 @@ export async function registerGraphql(app: FastifyInstance, o: GraphqlOptions): 
       ) => {
         const answers: (unknown | Error)[] = batch.map(() => undefined);
         const listings: { i: number; listing: Parameters<typeof queries.reader.history>[0][number] }[] = [];
-        const now = Date.now();
+        const now = queries.clock.now();
         batch.forEach(({ obj, params }, i) => {
           try {
             if (!obj.pipeline.history) throw notKept(obj.pipeline, 'history of closed windows', 'postgres');

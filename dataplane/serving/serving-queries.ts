@@ -37,13 +37,13 @@ export class ServingQueries {
   readonly config: ServingConfig;
   readonly reader: ResultsReader;
   readonly maxPageSize: number;
-  readonly #clock: Clock;
+  readonly clock: Clock;
 
   constructor(options: { config: ServingConfig; reader: ResultsReader; clock: Clock; maxPageSize: number }) {
     this.config = options.config;
     this.reader = options.reader;
     this.maxPageSize = options.maxPageSize;
-    this.#clock = options.clock;
+    this.clock = options.clock;
   }
 
   /** The caller's pipeline and aggregation, or NotFound. */
@@ -100,7 +100,7 @@ export class ServingQueries {
     options: { from?: string; to?: string; groupKey?: string; limit?: number; cursor?: string },
   ): Promise<WindowPage> {
     const { pipeline, aggregation } = this.resolve(principal, target);
-    const [from, to] = historyRange(options.from, options.to, this.#clock.now());
+    const [from, to] = historyRange(options.from, options.to, this.clock.now());
     const limit = pageLimit(options.limit, this.maxPageSize, 100);
     const groupKey =
       options.groupKey === undefined ? undefined : checkGroupKey(options.groupKey, aggregation.groupBy.length);
