@@ -7,7 +7,8 @@
  */
 import type { Clock } from '../../lib/clock/clock.ts';
 import type { IssuerKeys } from '../../lib/auth/issuer-keys.ts';
-import { TenantTokenVerifier } from '../../lib/auth/token-verifier.ts';
+import type { TenantTokenVerifier } from '../../lib/auth/token-verifier.ts';
+import { TenantVerifiers } from '../../lib/auth/tenant-verifiers.ts';
 import type { Logger } from '../../lib/observability/logger.ts';
 import type { PolicyObject } from '../../lib/ratelimit/policy-set.ts';
 import {
@@ -30,11 +31,12 @@ export interface GatewayConfigOptions {
 export class GatewayConfig {
   #o: GatewayConfigOptions;
   #table: RoutingTable = buildRoutingTable([], [], []);
-  #verifiers = new Map<string, { auth: string; verifier: TenantTokenVerifier }>();
+  #verifiers: TenantVerifiers;
   #listeners: ((table: RoutingTable) => void)[] = [];
 
   constructor(options: GatewayConfigOptions) {
     this.#o = options;
+    this.#verifiers = new TenantVerifiers({ keys: options.keys, clock: options.clock });
   }
 
   /** The table requests are served from now. */
@@ -49,22 +51,9 @@ export class GatewayConfig {
     policies: readonly PolicyObject[],
   ): void {
     const table = buildRoutingTable(tenants, pipelines, policies);
-    const seen = new Set<string>();
-    const urls = new Set<string>();
-    const inline = new Set<string>();
-    for (const tenant of table.tenantsByNamespace.values()) {
-      seen.add(tenant.name);
-      const issuers = tenant.spec.auth?.issuers ?? [];
-      for (const i of issuers) (i.jwksUrl ? urls : inline).add(i.jwksUrl ?? i.jwks ?? '');
-      const auth = JSON.stringify(issuers);
-      if (this.#verifiers.get(tenant.name)?.auth === auth) continue;
-      this.#verifiers.set(tenant.name, {
-        auth,
-        verifier: new TenantTokenVerifier({ tenant: tenant.name, issuers, keys: this.#o.keys, clock: this.#o.clock }),
-      });
-    }
-    for (const name of this.#verifiers.keys()) if (!seen.has(name)) this.#verifiers.delete(name);
-    this.#o.keys.retain({ urls, inline });
+    this.#verifiers.update(
+      [...table.tenantsByNamespace.values()].map((t) => ({ name: t.name, issuers: t.spec.auth?.issuers ?? [] })),
+    );
     for (const [key, message] of table.broken)
       this.#o.log.warn({ policy: key, err: { message } }, 'rate-limit policy not applied: its IP lists do not compile');
     this.#table = table;
@@ -85,6 +74,6 @@ export class GatewayConfig {
   }
 
   verifier(tenant: string): TenantTokenVerifier | undefined {
-    return this.#verifiers.get(tenant)?.verifier;
+    return this.#verifiers.verifier(tenant);
   }
 }

@@ -11,7 +11,8 @@ import { loadSync } from '@grpc/proto-loader';
 import { bearerFromAuthorization } from '../../lib/auth/bearer-token.ts';
 import { Errors, weirError, type WeirError } from '../../lib/errors/errors.ts';
 import { rejectReason, type Admitted, type Outcome, type Payload } from './ingest.ts';
-import { asWeirError, problemOf } from './problem.ts';
+import { grpcError } from '../../lib/errors/grpc-error.ts';
+import { asWeirError, problemOf } from '../../lib/errors/problem.ts';
 import { parseJsonBody, type BodyLimits } from './request-body.ts';
 import { SESSION_ID, StreamSession, type StreamDeps } from './stream-session.ts';
 
@@ -50,16 +51,6 @@ export function ingestService(): grpc.ServiceDefinition {
     weir: { v1: { Ingest: grpc.ServiceClientConstructor } };
   };
   return loaded.weir.v1.Ingest.service;
-}
-
-/** A registry error as a gRPC status, with Weir's code and the retry hint in the trailers. */
-export function grpcError(err: unknown): Partial<grpc.StatusObject> {
-  const e = asWeirError(err);
-  const metadata = new grpc.Metadata();
-  metadata.set('weir-code', e.code);
-  const retry = e.details?.retryAfterSeconds;
-  if (e.retryable) metadata.set('retry-after', String(typeof retry === 'number' ? retry : 1));
-  return { code: e.grpcStatus, details: e.message, metadata };
 }
 
 function errorMessage(error: WeirError, retryAfter: string | undefined) {

@@ -8,7 +8,7 @@
  */
 import { systemClock } from '../../lib/clock/clock.ts';
 import { createLogger } from '../../lib/observability/logger.ts';
-import { gatewayKubeConfig } from './config-watch.ts';
+import { podKubeConfig } from '../../lib/kube/pod-kube-config.ts';
 import { startGateway } from './gateway.ts';
 import { loadGatewaySettings, type GatewaySettings } from './settings.ts';
 
@@ -30,7 +30,7 @@ async function main(): Promise<number> {
   process.on('warning', (warning) =>
     log.warn({ warning: { name: warning.name, message: warning.message } }, 'process warning'),
   );
-  const gateway = await startGateway(settings, { kubeConfig: gatewayKubeConfig(process.env), log, clock: systemClock });
+  const gateway = await startGateway(settings, { kubeConfig: podKubeConfig(process.env), log, clock: systemClock });
   log.info(
     {
       host: settings.host,

@@ -15,7 +15,7 @@ import type { Logger } from '../../lib/observability/logger.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
 import { checkIdempotencyKey } from './idempotency.ts';
 import { rejectReason, type Ingestor, type Payload } from './ingest.ts';
-import { problemOf, asWeirError } from './problem.ts';
+import { problemOf, asWeirError } from '../../lib/errors/problem.ts';
 import { bodyFormat, parseJsonBody, parseNdjsonBody, type BodyLimits } from './request-body.ts';
 import type { GatewayConfig } from './gateway-config.ts';
 

@@ -5,36 +5,22 @@
  * lists, stream limits and connection caps compiled once per change. Every request looks
  * its pipeline up here; the table is rebuilt whenever one of the three kinds changes.
  */
-import type { PipelineSpec, PipelineStatus } from '../../crds/pipeline.ts';
-import type { TenantSpec } from '../../crds/tenant.ts';
+import type { PipelineSpec } from '../../crds/pipeline.ts';
 import { topicName } from '../../lib/platform/pipeline-names.ts';
-import { tenantNamespace } from '../../lib/platform/tenant-names.ts';
+import {
+  tenantsByNamespace as liveTenants,
+  type PipelineObject,
+  type TenantEntry,
+  type TenantObject,
+} from '../../lib/platform/watched-objects.ts';
 import { compileIpFilter, type IpFilter } from '../../lib/ratelimit/ip-filter.ts';
 import { acceptPolicies, policiesFor, policyKey, type PolicyObject } from '../../lib/ratelimit/policy-set.ts';
 import { strictestStreamLimits, type StreamLimits } from '../../lib/ratelimit/stream-message-limit.ts';
 
-/** A Tenant as the gateway's informer caches it. */
-export interface TenantObject {
-  metadata?: { name?: string; deletionTimestamp?: unknown };
-  spec: TenantSpec;
-}
-
-/** A Pipeline as the gateway's informer caches it. */
-export interface PipelineObject {
-  metadata?: { name?: string; namespace?: string; deletionTimestamp?: unknown };
-  spec: PipelineSpec;
-  status?: PipelineStatus;
-}
+export type { PipelineObject, TenantEntry, TenantObject };
 
 /** The protocols a pipeline can accept events through. */
 export type Protocol = 'rest' | 'webSocket' | 'grpc';
-
-/** A tenant as requests need it. */
-export interface TenantEntry {
-  name: string;
-  namespace: string;
-  spec: TenantSpec;
-}
 
 /** A policy's cap on concurrent streams, per value of its first rule's key. */
 export interface ConnectionCap {
@@ -81,13 +67,7 @@ export function buildRoutingTable(
   pipelines: readonly PipelineObject[],
   policies: readonly PolicyObject[],
 ): RoutingTable {
-  const tenantsByNamespace = new Map<string, TenantEntry>();
-  for (const t of tenants) {
-    const name = t.metadata?.name;
-    if (!name || t.metadata?.deletionTimestamp) continue;
-    const namespace = tenantNamespace(name, t.spec);
-    tenantsByNamespace.set(namespace, { name, namespace, spec: t.spec });
-  }
+  const tenantsByNamespace = liveTenants(tenants);
   const broken = new Map<string, string>();
   const usable = policies.filter((p) => {
     try {

@@ -23,7 +23,7 @@ import type { TimerHandle } from '../../lib/clock/clock.ts';
 import { Errors, weirError } from '../../lib/errors/errors.ts';
 import type { WeirError } from '../../lib/errors/errors.ts';
 import { rejectReason, type Outcome } from './ingest.ts';
-import { asWeirError, problemOf } from './problem.ts';
+import { asWeirError, problemOf } from '../../lib/errors/problem.ts';
 import { SESSION_ID, StreamSession, type StreamDeps } from './stream-session.ts';
 
 /** Options for {@link attachWebSocketIngest}. */

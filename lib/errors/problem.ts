@@ -1,10 +1,10 @@
 /**
- * Errors as the gateway's clients see them: RFC 9457 problem details over HTTP
+ * Errors as the data plane's clients (gateway and serving) see them: RFC 9457 problem details over HTTP
  * (`application/problem+json`), with the registry's code, title and status, and over gRPC
  * the registry's status code with the same code and message in the trailers. An error that
  * is not from the registry becomes an Internal error whose message says nothing of it.
  */
-import { Errors, WeirError, weirError } from '../../lib/errors/errors.ts';
+import { Errors, WeirError, weirError } from './errors.ts';
 
 /** A problem details body. */
 export interface Problem {
@@ -19,7 +19,7 @@ export interface Problem {
 
 /** The registry error of `err`, or an Internal one that hides it. */
 export function asWeirError(err: unknown): WeirError {
-  return err instanceof WeirError ? err : weirError(Errors.Internal, 'the gateway failed to handle the request');
+  return err instanceof WeirError ? err : weirError(Errors.Internal, 'the server failed to handle the request');
 }
 
 /** The problem details of an error, with the error's details (say, every validation error) as extensions. */
