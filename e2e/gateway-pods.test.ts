@@ -185,7 +185,10 @@ describe(
       await eventually(
         async () => {
           const current = await gatewayPods();
-          assert.equal(current.length, 2);
+          const seen = current.map(
+            (p) => `${p.metadata?.name} ${p.status?.phase}${p.metadata?.deletionTimestamp ? ' terminating' : ''}`,
+          );
+          assert.equal(current.length, 2, seen.join(', '));
           assert.ok(
             current.every((p) => p.metadata?.uid !== victim!.metadata?.uid && ready(p)),
             current.map((p) => p.metadata?.name).join(', '),
