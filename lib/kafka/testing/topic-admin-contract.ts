@@ -110,8 +110,18 @@ export function topicAdminContract(contract: TopicAdminContract): void {
     });
     after(async () => {
       const admin = independentAdmin();
-      const mine = (await admin.listTopics()).filter((name) => name.startsWith(`weir.it-${run}.`));
-      await topics.deleteTopics(mine);
+      // The last case restarts the broker: right after it, a delete may still meet leaders
+      // being elected again, so the clean-up tries for a while before it fails the suite.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const mine = (await admin.listTopics()).filter((name) => name.startsWith(`weir.it-${run}.`));
+          await topics.deleteTopics(mine);
+          break;
+        } catch (err) {
+          if (attempt >= 15) throw err;
+          await new Promise((resolve) => setTimeout(resolve, 1_000));
+        }
+      }
       await Promise.all([topics.close(), admin.disconnect()]);
     });
 
