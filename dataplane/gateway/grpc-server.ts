@@ -5,6 +5,7 @@
  * deadline bounds the wait for Kafka. Streams count against the same connection caps as
  * WebSocket connections and have the same per-message limits.
  */
+import { bindInsecure } from '../../lib/grpc/bind-server.ts';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
@@ -233,13 +234,7 @@ export async function startGrpcServer(o: GrpcServerOptions): Promise<{ port: num
   };
 
   server.addService(ingestService(), { publish, stream });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(
-      `${o.host.includes(':') ? `[${o.host}]` : o.host}:${o.port}`,
-      grpc.ServerCredentials.createInsecure(),
-      (err, bound) => (err ? reject(err) : resolve(bound)),
-    ),
-  );
+  const port = await bindInsecure(server, o.host, o.port);
   return {
     port,
     async drain() {

@@ -6,6 +6,7 @@
  * honored: a read that has not finished when the caller's deadline passes is answered
  * DEADLINE_EXCEEDED at once, and a Watch ends with it.
  */
+import { bindInsecure } from '../../lib/grpc/bind-server.ts';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
@@ -223,13 +224,7 @@ export async function startGrpcServer(o: GrpcServerOptions): Promise<{ port: num
   };
 
   server.addService(servingService(), { get, list, watch });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(
-      `${o.host.includes(':') ? `[${o.host}]` : o.host}:${o.port}`,
-      grpc.ServerCredentials.createInsecure(),
-      (err, bound) => (err ? reject(err) : resolve(bound)),
-    ),
-  );
+  const port = await bindInsecure(server, o.host, o.port);
   return {
     port,
     async stop() {
